@@ -1,0 +1,59 @@
+# The front door: people and CI run the same targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-sqlite test-postgres lint format migrate bench bench-quick jobs clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+## make run: migrate the SQLite file, seed demo data once, print tokens, serve on :8000
+run: install
+	$(BIN)/flask --app app db upgrade
+	$(BIN)/flask --app app shield seed
+	$(BIN)/flask --app app shield demo-tokens
+	SHIELD_SCHEDULER=$${SHIELD_SCHEDULER:-inprocess} $(BIN)/flask --app app run --host $(HOST) --port $(PORT) --no-reload --with-threads
+
+## make test: the whole suite (SQLite unless DATABASE_URL points at PostgreSQL)
+test: install
+	$(BIN)/python -m pytest
+
+test-sqlite: install
+	env -u DATABASE_URL $(BIN)/python -m pytest
+
+test-postgres: install
+	DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest
+
+## make jobs: the scheduler as its own process (production shape)
+jobs: install
+	$(BIN)/python -m jobs
+
+migrate: install
+	$(BIN)/flask --app app db upgrade
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m bench
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,109 @@
+"""The application factory: `flask --app app run`, `gunicorn wsgi:app`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from shield import config as shield_config
+from shield.errors import register_error_handlers
+from shield.events import outbox
+from shield.extensions import db, migrate
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(config: Mapping | None = None, **overrides) -> Flask:
+    """Build the Shield app from the environment, then `config` and `overrides` on top."""
+    app = Flask("shield", instance_relative_config=True, root_path=os.path.dirname(__file__))
+    configure(app, config, overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    register_addons(app)
+    return app
+
+
+def configure(app: Flask, config: Mapping | None, overrides: Mapping) -> None:
+    app.config.update(shield_config.from_env())
+    app.config.update(config or {})
+    app.config.update(overrides)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+            app.instance_path, "shield.sqlite3"
+        )
+    app.config["SQLALCHEMY_DATABASE_URI"] = shield_config.database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    app.config.setdefault("JSON_SORT_KEYS", False)
+    app.json.sort_keys = False
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        app.config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+        )
+    shield_config.resolve_jwt(app.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    outbox.install()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL and foreign keys for SQLite, the embedded default."""
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+BLUEPRINT_MODULES = (
+    "shield.claims.api",
+    "shield.claims.admin_api",
+    "shield.wallet.api",
+    "shield.wallet.admin_api",
+    "shield.subscriptions.api",
+    "shield.subscriptions.admin_api",
+    "shield.notifications.api",
+    "shield.devices.api",
+    "shield.feed.api",
+    "shield.feed.admin_api",
+    "shield.openapi",
+)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every feature module exposes `bp`; the list above is the whole HTTP surface."""
+    for name in BLUEPRINT_MODULES:
+        app.register_blueprint(importlib.import_module(name).bp)
+
+
+def register_cli(app: Flask) -> None:
+    from shield.cli import shield_cli
+
+    app.cli.add_command(shield_cli)
+
+
+def register_addons(app: Flask) -> None:
+    """Optional pieces: the in-process scheduler, the push wake-up and the socket addon."""
+    from shield.addons import init_addons
+
+    init_addons(app)

@@ -1,0 +1,21 @@
+"""All models; importing this package registers every table on `db.metadata`."""
+
+from .base import Base, UTCDateTime, db, new_id, utcnow
+from .claim import Claim
+from .delivery import DeliveryAttempt, EventAck, PushDelivery
+from .device import Device
+from .idempotency import IdempotencyKey
+from .member import Member, ResourceVersion
+from .notification import Notification
+from .outbox import EventSequence, OutboxEvent
+from .payout import Payout
+from .subscription import CoveragePeriod, Subscription
+from .wallet import Wallet, WalletTransaction
+from .withdrawal import Withdrawal
+
+__all__ = [
+    "Base", "UTCDateTime", "db", "new_id", "utcnow", "Claim", "DeliveryAttempt", "EventAck",
+    "PushDelivery", "Device", "IdempotencyKey", "Member", "ResourceVersion", "Notification",
+    "EventSequence", "OutboxEvent", "Payout", "CoveragePeriod", "Subscription", "Wallet",
+    "WalletTransaction", "Withdrawal",
+]

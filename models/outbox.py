@@ -1,0 +1,44 @@
+"""The outbox: every spec event, written in the transaction that caused it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import UTCDateTime, db, utcnow
+
+AUDIENCE_MEMBER = "member"
+AUDIENCE_ADMIN = "admin"
+
+# push_state: none (not push-worthy) -> pending (deliveries not yet planned) -> planned.
+PUSH_NONE = "none"
+PUSH_PENDING = "pending"
+PUSH_PLANNED = "planned"
+
+
+class OutboxEvent(db.Model):
+    __tablename__ = "outbox_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Commit-ordered and gapless across the whole system (see shield/events/outbox.py),
+    # hence increasing per member too: clients resume with `after=<seq>`.
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    member_id: Mapped[str | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    audience: Mapped[str] = mapped_column(String(16), default=AUDIENCE_MEMBER, index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    push_state: Mapped[str] = mapped_column(String(16), default=PUSH_NONE, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class EventSequence(db.Model):
+    """A single counter row; its row lock orders event-producing commits."""
+
+    __tablename__ = "event_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,1 @@
+"""Courial Shield backend: domain services, APIs and delivery."""

@@ -1,0 +1,107 @@
+"""Bearer JWT authentication: who is calling, and are they an admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import jwt
+from flask import current_app, g, request
+
+from models.member import ROLE_ADMIN, ROLE_MEMBER
+
+from .errors import AuthError, Forbidden
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as the token says; the member row is created on first write or poll."""
+
+    id: str
+    role: str
+    email: str | None
+    expires_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ROLE_ADMIN
+
+
+def decode_token(token: str, config) -> Principal:
+    """Verify a JWT with the pinned algorithm; raise AuthError with the spec code."""
+    options = {"require": ["exp", "sub"], "verify_aud": bool(config.get("SHIELD_JWT_AUDIENCE"))}
+    try:
+        claims = jwt.decode(
+            token,
+            config["SHIELD_JWT_VERIFY_KEY"],
+            algorithms=[config["SHIELD_JWT_ALGORITHM"]],
+            audience=config.get("SHIELD_JWT_AUDIENCE"),
+            issuer=config.get("SHIELD_JWT_ISSUER"),
+            leeway=config.get("SHIELD_JWT_LEEWAY", 0),
+            options=options,
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("The token has expired.", code="AUTH_EXPIRED") from None
+    except jwt.PyJWTError:
+        raise AuthError("The token is not valid.") from None
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 128:
+        raise AuthError("The token has no usable subject.")
+    role = claims.get("role")
+    roles = claims.get("roles")
+    is_admin = role == ROLE_ADMIN or (isinstance(roles, list) and ROLE_ADMIN in roles)
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    return Principal(
+        id=sub,
+        role=ROLE_ADMIN if is_admin else ROLE_MEMBER,
+        email=email,
+        expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc),
+    )
+
+
+def bearer_token(header: str | None) -> str:
+    """Extract the token from an `Authorization: Bearer ...` header."""
+    if not header:
+        raise AuthError("An Authorization: Bearer token is required.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("An Authorization: Bearer token is required.")
+    return token.strip()
+
+
+def authenticate() -> Principal:
+    """Authenticate the current request (a blueprint's before_request)."""
+    principal = decode_token(bearer_token(request.headers.get("Authorization")), current_app.config)
+    g.principal = principal
+    return principal
+
+
+def require_admin() -> Principal:
+    """Authenticate and insist on the admin role."""
+    principal = authenticate()
+    if not principal.is_admin:
+        raise Forbidden("This action needs the admin role.")
+    return principal
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def issue_token(
+    config, subject: str, *, admin: bool = False, email: str | None = None,
+    ttl: timedelta = timedelta(days=30), now: datetime | None = None,
+) -> str:
+    """Sign a token valid for this configuration (dev tooling and tests)."""
+    key = config.get("SHIELD_JWT_SIGN_KEY")
+    if not key:
+        raise RuntimeError("no signing key: set SHIELD_JWT_PRIVATE_KEY to mint RS256 tokens")
+    now = now or datetime.now(timezone.utc)
+    claims = {"sub": subject, "iat": now, "exp": now + ttl, "role": ROLE_ADMIN if admin else ROLE_MEMBER}
+    if email:
+        claims["email"] = email
+    if config.get("SHIELD_JWT_ISSUER"):
+        claims["iss"] = config["SHIELD_JWT_ISSUER"]
+    if config.get("SHIELD_JWT_AUDIENCE"):
+        claims["aud"] = config["SHIELD_JWT_AUDIENCE"]
+    return jwt.encode(claims, key, algorithm=config["SHIELD_JWT_ALGORITHM"])

@@ -1,0 +1,88 @@
+"""Admin claim routes: the review queue and every decision on a claim."""
+
+from __future__ import annotations
+
+from flask import request
+from marshmallow import fields
+from sqlalchemy import select
+
+from models import Claim, db
+from shield.api import admin_blueprint
+from shield.errors import ApiError
+from shield.idempotency import idempotent
+from shield.payouts.service import pay_claim
+from shield.requests import int_arg, json_body
+
+from . import service
+from .schemas import ApproveIn, ClaimOut, DenyIn, ProofRequestIn, ReviewIn
+
+bp = admin_blueprint("admin_claims", __name__)
+
+STATUSES = ("submitted", "under_review", "approved", "paid", "denied")
+
+
+class AdminClaimOut(ClaimOut):
+    member_id = fields.String(data_key="userId")
+
+
+@bp.get("/claims")
+def list_claims():
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(f"status must be one of {', '.join(STATUSES)}.", status=400)
+    limit = int_arg("limit", 50, minimum=1, maximum=200)
+    offset = int_arg("offset", 0, minimum=0)
+    query = select(Claim).order_by(Claim.submitted_at.asc(), Claim.id.asc())
+    if status:
+        query = query.where(Claim.status == status)
+    claims = db.session.execute(query.limit(limit).offset(offset)).scalars().all()
+    return {"claims": AdminClaimOut(many=True).dump(claims), "count": len(claims),
+            "limit": limit, "offset": offset}
+
+
+@bp.get("/claims/<claim_id>")
+def get_claim(claim_id: str):
+    claim = db.session.get(Claim, claim_id)
+    if claim is None:
+        raise ApiError("No such claim.", code="NOT_FOUND", status=404)
+    return AdminClaimOut().dump(claim)
+
+
+@bp.post("/claims/<claim_id>/review")
+def review(claim_id: str):
+    ReviewIn().load(json_body(optional=True))
+    claim = service.start_review(db.session, claim_id)
+    db.session.commit()
+    return AdminClaimOut().dump(claim)
+
+
+@bp.post("/claims/<claim_id>/approve")
+@idempotent
+def approve(claim_id: str):
+    data = ApproveIn().load(json_body(optional=True))
+    claim = service.approve(db.session, claim_id, data["decision_notes"])
+    return AdminClaimOut().dump(claim), 200
+
+
+@bp.post("/claims/<claim_id>/deny")
+def deny(claim_id: str):
+    data = DenyIn().load(json_body())
+    claim = service.deny(db.session, claim_id, data["denial_code"], data["decision_notes"])
+    db.session.commit()
+    return AdminClaimOut().dump(claim)
+
+
+@bp.post("/claims/<claim_id>/pay")
+@idempotent
+def pay(claim_id: str):
+    json_body(optional=True)
+    claim = pay_claim(db.session, claim_id)
+    return AdminClaimOut().dump(claim), 200
+
+
+@bp.post("/claims/<claim_id>/proof-request")
+def request_proof(claim_id: str):
+    data = ProofRequestIn().load(json_body(optional=True))
+    claim = service.request_proof(db.session, claim_id, data["message"], data["due_by"])
+    db.session.commit()
+    return AdminClaimOut().dump(claim)

@@ -1,0 +1,54 @@
+"""Member claim routes: list, detail, submit, upload proof of payment."""
+
+from __future__ import annotations
+
+from flask import g
+
+from models import db
+from shield.api import member_blueprint
+from shield.polling import conditional_get
+from shield.requests import json_body
+
+from . import service
+from .schemas import ClaimIn, ClaimOut, ProofUploadIn
+
+bp = member_blueprint("claims", __name__)
+
+
+@bp.get("/claims")
+def list_claims():
+    member_id = g.principal.id
+
+    def build(now):
+        claims = service.list_member_claims(db.session, member_id)
+        body = {"claims": ClaimOut(many=True, now=now).dump(claims), "count": len(claims)}
+        return body, service.next_clock_change(db.session, member_id, now)
+
+    return conditional_get("claims", "claims", build)
+
+
+@bp.get("/claims/<claim_id>")
+def get_claim(claim_id: str):
+    member_id = g.principal.id
+
+    def build(now):
+        claim = service.get_member_claim(db.session, member_id, claim_id)
+        return ClaimOut(now=now).dump(claim), service.next_clock_change(db.session, member_id, now)
+
+    return conditional_get("claims", f"claim:{claim_id}", build)
+
+
+@bp.post("/claims")
+def submit_claim():
+    data = ClaimIn().load(json_body())
+    claim = service.submit_claim(db.session, g.principal, data)
+    db.session.commit()
+    return ClaimOut().dump(claim), 201
+
+
+@bp.post("/claims/<claim_id>/proof")
+def upload_proof(claim_id: str):
+    data = ProofUploadIn().load(json_body())
+    claim = service.upload_proof(db.session, g.principal.id, claim_id, data["document_url"])
+    db.session.commit()
+    return ClaimOut().dump(claim)

@@ -1,0 +1,33 @@
+"""`flask --app app shield ...`: tokens and demo data for development."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .auth import issue_token
+
+shield_cli = AppGroup("shield", help="Shield developer commands.")
+
+
+@shield_cli.command("token")
+@click.argument("user")
+@click.option("--admin", is_flag=True, help="Give the token the admin role.")
+@click.option("--email", default=None, help="Email claim (default USER@example.com).")
+@click.option("--days", default=30, show_default=True, help="Days until it expires.")
+def token_command(user: str, admin: bool, email: str | None, days: int) -> None:
+    """Print a bearer token for USER valid for the running configuration."""
+    from datetime import timedelta
+
+    click.echo(issue_token(current_app.config, user, admin=admin,
+                           email=email or f"{user}@example.com", ttl=timedelta(days=days)))
+
+
+@shield_cli.command("seed")
+def seed_command() -> None:
+    """Create demo members, subscriptions and claims once (safe to run again)."""
+    from .seed import seed_demo
+
+    created = seed_demo()
+    click.echo("demo data created" if created else "demo data already present")

@@ -1,0 +1,77 @@
+"""Configuration from the environment, with defaults for the embedded (one-machine) setup."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+DEV_JWT_SECRET = "shield-dev-secret-not-for-production"  # noqa: S105 (documented dev default)
+SERVER_VERSION = "1.0.0"
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def database_url(raw: str | None) -> str | None:
+    """Normalise a DATABASE_URL so SQLAlchemy uses psycopg 3 for PostgreSQL."""
+    if not raw:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def from_env(env: os._Environ | dict | None = None) -> dict:
+    """Read every setting the service knows from environment variables."""
+    env = os.environ if env is None else env
+    return {
+        "SHIELD_ENV": env.get("SHIELD_ENV", "development"),
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL")),
+        "SHIELD_JWT_SECRET": env.get("SHIELD_JWT_SECRET") or None,
+        "SHIELD_JWT_PUBLIC_KEY": env.get("SHIELD_JWT_PUBLIC_KEY") or None,
+        "SHIELD_JWT_PRIVATE_KEY": env.get("SHIELD_JWT_PRIVATE_KEY") or None,
+        "SHIELD_JWT_ISSUER": env.get("SHIELD_JWT_ISSUER") or None,
+        "SHIELD_JWT_AUDIENCE": env.get("SHIELD_JWT_AUDIENCE") or None,
+        "SHIELD_JWT_LEEWAY": int(env.get("SHIELD_JWT_LEEWAY", "30")),
+        "SHIELD_FCM_SERVICE_ACCOUNT": env.get("SHIELD_FCM_SERVICE_ACCOUNT") or None,
+        "SHIELD_FCM_ENDPOINT": env.get("SHIELD_FCM_ENDPOINT") or None,
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SHIELD_WS_ENABLED": _bool(env.get("SHIELD_WS_ENABLED")),
+        "SHIELD_WS_ALLOWED_ORIGINS": [
+            o.strip() for o in env.get("SHIELD_WS_ALLOWED_ORIGINS", "").split(",") if o.strip()
+        ],
+        # inprocess: the web process runs the jobs (make run); off: `python -m jobs` does.
+        "SHIELD_SCHEDULER": env.get("SHIELD_SCHEDULER", "off"),
+        "SHIELD_EVENT_RETENTION_DAYS": int(env.get("SHIELD_EVENT_RETENTION_DAYS", "7")),
+        "SHIELD_VERSION_CACHE": env.get("SHIELD_VERSION_CACHE", "off"),
+    }
+
+
+def resolve_jwt(config: dict) -> None:
+    """Pick the JWT key and algorithm; refuse the built-in dev secret in production."""
+    if config.get("SHIELD_JWT_PUBLIC_KEY"):
+        config["SHIELD_JWT_ALGORITHM"] = "RS256"
+        config["SHIELD_JWT_VERIFY_KEY"] = config["SHIELD_JWT_PUBLIC_KEY"]
+        config["SHIELD_JWT_SIGN_KEY"] = config.get("SHIELD_JWT_PRIVATE_KEY")
+        return
+    config["SHIELD_JWT_ALGORITHM"] = "HS256"
+    secret = config.get("SHIELD_JWT_SECRET")
+    if not secret:
+        if config.get("SHIELD_ENV") == "production":
+            raise RuntimeError(
+                "SHIELD_JWT_SECRET or SHIELD_JWT_PUBLIC_KEY must be set in production"
+            )
+        log.warning(
+            "\n%s\nUSING THE BUILT-IN DEVELOPMENT JWT SECRET. Set SHIELD_JWT_SECRET (HS256) or "
+            "SHIELD_JWT_PUBLIC_KEY (RS256) for anything but local development.\n%s",
+            "!" * 78, "!" * 78,
+        )
+        secret = DEV_JWT_SECRET
+    config["SHIELD_JWT_VERIFY_KEY"] = secret
+    config["SHIELD_JWT_SIGN_KEY"] = secret

@@ -1,0 +1,10 @@
+"""Spec events: the catalog of who gets what, envelopes, and the outbox hook."""
+
+from .catalog import ACK_OPTIONAL, ACK_REQUIRED, EVENTS, rule_for
+from .envelope import envelope
+from .outbox import CommittedEvent, bump, message, on_commit, record, remove_listener
+
+__all__ = [
+    "ACK_OPTIONAL", "ACK_REQUIRED", "EVENTS", "rule_for", "envelope", "CommittedEvent", "bump",
+    "message", "on_commit", "record", "remove_listener",
+]

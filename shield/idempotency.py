@@ -1,0 +1,124 @@
+"""Idempotency-Key for money-moving calls, with Stripe's semantics.
+
+Same key and same body -> the stored response is replayed; same key, other body -> 422;
+the first call still running -> 409. Keys are scoped per caller and kept at least 24 h
+(the retention job prunes older ones). The stored response is written in the same
+transaction as the call's own changes, so a crash can never leave a change without its
+key or a key pointing at a change that did not happen.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from datetime import timedelta
+
+from flask import g, jsonify, request
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from models import IdempotencyKey, db, utcnow
+from models.idempotency import DONE, RUNNING
+
+from .errors import ApiError, Conflict
+from .members import ensure_member
+
+KEY_HEADER = "Idempotency-Key"
+KEEP_FOR = timedelta(hours=24)
+# A call that has not finished in this long is assumed to have died with its process.
+RUNNING_LEASE = timedelta(minutes=2)
+
+
+def _request_hash() -> str:
+    body = request.get_data(cache=True) or b""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
+    except ValueError:
+        canonical = body.decode("utf-8", "replace")
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _claim_key(owner_id: str, key: str, request_hash: str):
+    """Insert the key as running (committed), or return the existing row's verdict."""
+    now = utcnow()
+    try:
+        with db.session.begin_nested():
+            db.session.add(IdempotencyKey(owner_id=owner_id, key=key, request_hash=request_hash,
+                                          status=RUNNING, created_at=now,
+                                          locked_until=now + RUNNING_LEASE))
+        db.session.commit()
+        return None
+    except IntegrityError:
+        db.session.rollback()
+    row = db.session.execute(
+        select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+        .with_for_update()
+    ).scalar_one()
+    if row.request_hash != request_hash:
+        db.session.rollback()
+        raise ApiError("This Idempotency-Key was used with a different request.",
+                       code="IDEMPOTENCY_KEY_REUSED", status=422)
+    if row.status == DONE:
+        response = jsonify(row.response_body)
+        response.status_code = row.response_status
+        response.headers["Idempotent-Replayed"] = "true"
+        db.session.rollback()
+        return response
+    if row.locked_until and row.locked_until > now:
+        db.session.rollback()
+        raise Conflict("A request with this Idempotency-Key is still being processed.",
+                       code="IDEMPOTENCY_KEY_IN_USE")
+    row.locked_until = now + RUNNING_LEASE  # the earlier call died: take it over
+    db.session.commit()
+    return None
+
+
+def _store(owner_id: str, key: str, status: int, body) -> None:
+    row = db.session.execute(
+        select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+    ).scalar_one()
+    row.status = DONE
+    row.response_status = status
+    row.response_body = body
+    row.locked_until = None
+
+
+def idempotent(view):
+    """Require an Idempotency-Key; the view must not commit (this wrapper does, once)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get(KEY_HEADER, "").strip()
+        if not key:
+            raise ApiError(f"The {KEY_HEADER} header is required for this call.", status=400)
+        if len(key) > 255:
+            raise ApiError(f"The {KEY_HEADER} header is longer than 255 characters.", status=400)
+        principal = g.principal
+        ensure_member(db.session, principal)
+        db.session.commit()
+        replay = _claim_key(principal.id, key, _request_hash())
+        if replay is not None:
+            return replay
+        try:
+            body, status = view(*args, **kwargs)
+        except ApiError as exc:
+            # A decided client error is part of the key's history: replay it too.
+            db.session.rollback()
+            error = {"code": exc.code, "message": exc.message}
+            if exc.details:
+                error["details"] = exc.details
+            _store(principal.id, key, exc.status, {"error": error})
+            db.session.commit()
+            raise
+        except Exception:
+            db.session.rollback()
+            db.session.execute(delete(IdempotencyKey).where(
+                IdempotencyKey.owner_id == principal.id, IdempotencyKey.key == key))
+            db.session.commit()
+            raise
+        _store(principal.id, key, status, body)
+        db.session.commit()
+        return jsonify(body), status
+
+    return wrapper
