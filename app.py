@@ -43,8 +43,8 @@ def configure(app: Flask, config: Mapping | None, overrides: Mapping) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = shield_config.database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
-    app.config.setdefault("JSON_SORT_KEYS", False)
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})

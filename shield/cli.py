@@ -31,3 +31,20 @@ def seed_command() -> None:
 
     created = seed_demo()
     click.echo("demo data created" if created else "demo data already present")
+
+
+@shield_cli.command("demo-tokens")
+def demo_tokens_command() -> None:
+    """Print the demo member's and admin's tokens, ready for curl."""
+    from datetime import timedelta
+
+    from .seed import DEMO_ADMIN, DEMO_MEMBER
+
+    config = current_app.config
+    member = issue_token(config, DEMO_MEMBER, email=f"{DEMO_MEMBER}@example.com",
+                         ttl=timedelta(days=7))
+    admin = issue_token(config, DEMO_ADMIN, admin=True, email=f"{DEMO_ADMIN}@example.com",
+                        ttl=timedelta(days=7))
+    click.echo("\nDemo tokens (valid 7 days):")
+    click.echo(f"  export MEMBER_TOKEN={member}")
+    click.echo(f"  export ADMIN_TOKEN={admin}\n")

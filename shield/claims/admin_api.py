@@ -10,6 +10,7 @@ from models import Claim, db
 from shield.api import admin_blueprint
 from shield.errors import ApiError
 from shield.idempotency import idempotent
+from shield.openapi import doc
 from shield.payouts.service import pay_claim
 from shield.requests import int_arg, json_body
 
@@ -26,6 +27,7 @@ class AdminClaimOut(ClaimOut):
 
 
 @bp.get("/claims")
+@doc(summary="Claims by status, oldest first (the review queue)", response=AdminClaimOut, many=True)
 def list_claims():
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
@@ -41,6 +43,7 @@ def list_claims():
 
 
 @bp.get("/claims/<claim_id>")
+@doc(summary="Any claim", response=AdminClaimOut)
 def get_claim(claim_id: str):
     claim = db.session.get(Claim, claim_id)
     if claim is None:
@@ -49,6 +52,7 @@ def get_claim(claim_id: str):
 
 
 @bp.post("/claims/<claim_id>/review")
+@doc(summary="Move a submitted claim to under_review", body=ReviewIn, response=AdminClaimOut)
 def review(claim_id: str):
     ReviewIn().load(json_body(optional=True))
     claim = service.start_review(db.session, claim_id)
@@ -57,6 +61,7 @@ def review(claim_id: str):
 
 
 @bp.post("/claims/<claim_id>/approve")
+@doc(summary="Approve a claim and start its payout (denied D008/D009 past cap or ticket limit)", body=ApproveIn, response=AdminClaimOut, idempotent=True)
 @idempotent
 def approve(claim_id: str):
     data = ApproveIn().load(json_body(optional=True))
@@ -65,6 +70,7 @@ def approve(claim_id: str):
 
 
 @bp.post("/claims/<claim_id>/deny")
+@doc(summary="Deny a claim with a denial code", body=DenyIn, response=AdminClaimOut)
 def deny(claim_id: str):
     data = DenyIn().load(json_body())
     claim = service.deny(db.session, claim_id, data["denial_code"], data["decision_notes"])
@@ -73,6 +79,7 @@ def deny(claim_id: str):
 
 
 @bp.post("/claims/<claim_id>/pay")
+@doc(summary="Complete the payout: credit the wallet once", response=AdminClaimOut, idempotent=True)
 @idempotent
 def pay(claim_id: str):
     json_body(optional=True)
@@ -81,6 +88,7 @@ def pay(claim_id: str):
 
 
 @bp.post("/claims/<claim_id>/proof-request")
+@doc(summary="Ask the member for proof that the ticket was paid", body=ProofRequestIn, response=AdminClaimOut)
 def request_proof(claim_id: str):
     data = ProofRequestIn().load(json_body(optional=True))
     claim = service.request_proof(db.session, claim_id, data["message"], data["due_by"])

@@ -6,16 +6,18 @@ from flask import g
 
 from models import db
 from shield.api import member_blueprint
+from shield.openapi import doc
 from shield.polling import conditional_get
 from shield.requests import json_body
 
 from . import service
-from .schemas import ClaimIn, ClaimOut, ProofUploadIn
+from .schemas import ClaimIn, ClaimListOut, ClaimOut, ProofUploadIn
 
 bp = member_blueprint("claims", __name__)
 
 
 @bp.get("/claims")
+@doc(summary="List my claims (ETag-aware; poll every 30 s)", response=ClaimListOut, polled=True)
 def list_claims():
     member_id = g.principal.id
 
@@ -28,6 +30,7 @@ def list_claims():
 
 
 @bp.get("/claims/<claim_id>")
+@doc(summary="One of my claims (ETag-aware)", response=ClaimOut, polled=True)
 def get_claim(claim_id: str):
     member_id = g.principal.id
 
@@ -39,6 +42,7 @@ def get_claim(claim_id: str):
 
 
 @bp.post("/claims")
+@doc(summary="Submit a claim for a ticket", body=ClaimIn, response=ClaimOut, status=201)
 def submit_claim():
     data = ClaimIn().load(json_body())
     claim = service.submit_claim(db.session, g.principal, data)
@@ -47,6 +51,7 @@ def submit_claim():
 
 
 @bp.post("/claims/<claim_id>/proof")
+@doc(summary="Send the requested proof of payment", body=ProofUploadIn, response=ClaimOut)
 def upload_proof(claim_id: str):
     data = ProofUploadIn().load(json_body())
     claim = service.upload_proof(db.session, g.principal.id, claim_id, data["document_url"])

@@ -25,9 +25,9 @@ class ClaimIn(Schema):
 
 
 class ProofOut(Schema):
-    requested_at = Timestamp(data_key="requestedAt")
-    due_by = Timestamp(data_key="dueBy")
-    uploaded_at = Timestamp(data_key="uploadedAt", allow_none=True)
+    proof_requested_at = Timestamp(data_key="requestedAt")
+    proof_due_by = Timestamp(data_key="dueBy")
+    proof_uploaded_at = Timestamp(data_key="uploadedAt", allow_none=True)
 
 
 class ClaimOut(Schema):

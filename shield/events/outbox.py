@@ -133,6 +133,17 @@ def remove_listener(listener: CommitListener) -> None:
 
 
 def _before_flush(session: Session, flush_context, instances) -> None:
+    _write(session)
+
+
+def _before_commit(session: Session) -> None:
+    # A commit with no unflushed row changes skips the flush (and its hook): write here.
+    if session.info.get(PENDING_KEY) or session.info.get("shield.bumps"):
+        _write(session)
+
+
+def _write(session: Session) -> None:
+    """Bump versions of changed rows and append queued events, in the open transaction."""
     touched: dict[str, set[str]] = {}
     for obj in chain(session.new, session.dirty, session.deleted):
         resources = RESOURCES_BY_MODEL.get(type(obj))
@@ -205,6 +216,7 @@ def install() -> None:
     """Attach the hooks to every ORM session (idempotent)."""
     for name, fn in (
         ("before_flush", _before_flush),
+        ("before_commit", _before_commit),
         ("after_commit", _after_commit),
         ("after_rollback", _after_rollback),
     ):
