@@ -1,9 +1,10 @@
 """The outbox hook: recorded events and resource-version bumps join the caller's transaction.
 
-Services call `record(...)`; nothing is written until the session flushes. One
-`before_flush` hook then (1) bumps the per-member resource versions of every changed row,
-(2) takes `seq` numbers from the single `event_sequence` row and (3) adds the outbox rows,
-all inside the same transaction as the change. The counter row stays locked until commit,
+Services call `record(...)`; nothing is written until the session commits. A
+`before_flush` hook notes whose resources each flushed row belongs to; a `before_commit`
+hook then (1) bumps those per-member resource versions, (2) takes `seq` numbers from the
+single `event_sequence` row and (3) adds the outbox rows, all inside the same transaction
+as the change. The counter row stays locked until commit,
 so `seq` order is commit order: a reader that has seen seq N never later finds a new
 event below N (the event feed and socket replay rely on it). After commit, in-process
 listeners are told (the push dispatcher and the socket fan-out wake on it); on
@@ -36,6 +37,8 @@ from models import (
     utcnow,
 )
 from models.outbox import AUDIENCE_ADMIN, PUSH_NONE, PUSH_PENDING, EventSequence
+from shield.versions.cache import CHANNEL as VERSIONS_CHANNEL
+from shield.versions.cache import notify_payloads
 
 from .catalog import rule_for
 from .envelope import envelope
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 PENDING_KEY = "shield.pending_events"
 FLUSHED_KEY = "shield.flushed_events"
+TOUCHED_KEY = "shield.touched_resources"
 PG_CHANNEL = "shield_events"
 
 # Which polled resources a change to each model invalidates.
@@ -113,7 +117,7 @@ def record(
 
 def bump(session: Session, member_id: str, *resources: str) -> None:
     """Mark resources changed for a member when no model row of theirs changes."""
-    session.info.setdefault("shield.bumps", []).append((member_id, resources))
+    session.info.setdefault(TOUCHED_KEY, {}).setdefault(member_id, set()).update(resources)
 
 
 CommitListener = Callable[[list[CommittedEvent]], None]
@@ -133,36 +137,48 @@ def remove_listener(listener: CommitListener) -> None:
 
 
 def _before_flush(session: Session, flush_context, instances) -> None:
-    _write(session)
-
-
-def _before_commit(session: Session) -> None:
-    # A commit with no unflushed row changes skips the flush (and its hook): write here.
-    if session.info.get(PENDING_KEY) or session.info.get("shield.bumps"):
-        _write(session)
-
-
-def _write(session: Session) -> None:
-    """Bump versions of changed rows and append queued events, in the open transaction."""
-    touched: dict[str, set[str]] = {}
+    """Note which members' resources the rows about to be flushed belong to."""
+    touched = session.info.setdefault(TOUCHED_KEY, {})
     for obj in chain(session.new, session.dirty, session.deleted):
         resources = RESOURCES_BY_MODEL.get(type(obj))
         member_id = getattr(obj, "member_id", None)
         if resources and member_id:
             touched.setdefault(member_id, set()).update(resources)
-    for member_id, resources in session.info.pop("shield.bumps", []):
-        touched.setdefault(member_id, set()).update(resources)
+
+
+def _before_commit(session: Session) -> None:
+    """Bump versions and append the queued events as the last writes of the transaction.
+
+    Done at commit, not at each flush, so the version rows and the sequence row are locked
+    only for the commit itself (short, and never before a service's own row locks).
+    """
+    if session.info.get(PENDING_KEY) or session.info.get(TOUCHED_KEY) or session.new or \
+            session.dirty or session.deleted:
+        session.flush()
+    touched: dict[str, set[str]] = session.info.pop(TOUCHED_KEY, {})
     pending: list[_Pending] = session.info.pop(PENDING_KEY, [])
     if not touched and not pending:
         return
     conn = session.connection()
-    for member_id, resources in sorted(touched.items()):
+    _bump_versions(conn, touched)
+    if pending:
+        _append_events(session, conn, pending)
+
+
+def _bump_versions(conn, touched: dict[str, set[str]]) -> None:
+    for member_id, resources in sorted(touched.items()):  # one lock order: no deadlocks
         values = {r: getattr(ResourceVersion, r) + 1 for r in sorted(resources)}
         conn.execute(
             update(ResourceVersion).where(ResourceVersion.member_id == member_id).values(**values)
         )
-    if not pending:
-        return
+    if touched and conn.dialect.name == "postgresql":  # per-process version caches listen
+        for payload in notify_payloads(touched):
+            conn.execute(text("SELECT pg_notify(:channel, :ids)"),
+                         {"channel": VERSIONS_CHANNEL, "ids": payload})
+
+
+def _append_events(session: Session, conn, pending: list[_Pending]) -> None:
+    # The counter row stays locked until this commit ends: seq order is commit order.
     top = conn.execute(
         update(EventSequence)
         .where(EventSequence.id == 1)
@@ -173,7 +189,7 @@ def _write(session: Session) -> None:
         conn.execute(insert(EventSequence).values(id=1, value=len(pending)))
         top = len(pending)
     first = top - len(pending) + 1
-    flushed = session.info.setdefault(FLUSHED_KEY, [])
+    committed = session.info.setdefault(FLUSHED_KEY, [])
     for offset, ev in enumerate(pending):
         seq = first + offset
         session.add(
@@ -187,7 +203,7 @@ def _write(session: Session) -> None:
                 push_state=PUSH_PENDING if ev.push else PUSH_NONE,
             )
         )
-        flushed.append(
+        committed.append(
             CommittedEvent(ev.id, seq, ev.name, ev.member_id, ev.audience, ev.payload)
         )
     if conn.dialect.name == "postgresql":
@@ -209,7 +225,7 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     session.info.pop(FLUSHED_KEY, None)
     session.info.pop(PENDING_KEY, None)
-    session.info.pop("shield.bumps", None)
+    session.info.pop(TOUCHED_KEY, None)
 
 
 def install() -> None:
