@@ -17,6 +17,7 @@ from shield.errors import Conflict, NotFound
 from shield.events import record
 from shield.subscriptions.coverage import coverage_data, current_period
 from shield.subscriptions.restriction import days_remaining, restriction_end
+from shield.wallet.service import apply_balance_change
 from shield.wire import dollars, iso
 
 
@@ -60,14 +61,14 @@ def complete_payout(session: Session, payout_id: str, now: datetime | None = Non
     subscription = session.execute(
         select(Subscription).where(Subscription.member_id == payout.member_id).with_for_update()
     ).scalar_one()
-    wallet = lock_wallet(session, payout.member_id)
-
-    wallet.balance_cents += payout.amount_cents
+    lock_wallet(session, payout.member_id)
+    # One SQL increment, not a read-modify-write: safe even where rows cannot be locked.
+    balance = apply_balance_change(session, payout.member_id, payout.amount_cents, now)
     txn = WalletTransaction(
         member_id=payout.member_id,
         type=PAYOUT,
         amount_cents=payout.amount_cents,
-        balance_after_cents=wallet.balance_cents,
+        balance_after_cents=balance,
         payout_id=payout.id,
         claim_id=claim.id,
         description=f"Claim payout for ticket {claim.ticket_number}",
@@ -97,9 +98,9 @@ def complete_payout(session: Session, payout_id: str, now: datetime | None = Non
         "status": "completed",
         "completedAt": iso(now),
         "transactionId": txn.id,
-        "newWalletBalance": dollars(wallet.balance_cents),
+        "newWalletBalance": dollars(balance),
     }, member_id=member_id, now=now)
-    record(session, "claim_paid", claim_events.claim_paid(claim, payout, wallet.balance_cents),
+    record(session, "claim_paid", claim_events.claim_paid(claim, payout, balance),
            member_id=member_id, now=now)
     record(session, "claim_status_changed", claim_events.status_change(claim, previous, now),
            member_id=member_id, now=now)

@@ -1,5 +1,75 @@
-"""TODO: routes of shield.wallet (being written)."""
+"""Admin withdrawal routes: the queue, and completing or failing a withdrawal by hand."""
 
+from __future__ import annotations
+
+from flask import request
+
+from models import Withdrawal, db
 from shield.api import admin_blueprint
+from shield.errors import ApiError, NotFound
+from shield.idempotency import idempotent
+from shield.openapi import doc
+from shield.requests import int_arg, json_body
 
-bp = admin_blueprint("wallet_admin_api", __name__)
+from . import service
+from .schemas import (
+    AdminWithdrawalListOut,
+    AdminWithdrawalOut,
+    CompleteWithdrawalIn,
+    FailWithdrawalIn,
+)
+
+bp = admin_blueprint("admin_wallet", __name__)
+
+
+@bp.get("/withdrawals")
+@doc(summary="Withdrawals by status (and userId), oldest first", response=AdminWithdrawalListOut)
+def list_withdrawals():
+    status = request.args.get("status") or None
+    if status is not None and status not in service.STATUSES:
+        raise ApiError(f"status must be one of {', '.join(service.STATUSES)}.", status=400)
+    limit = int_arg("limit", 50, minimum=1, maximum=200)
+    offset = int_arg("offset", 0, minimum=0)
+    rows = service.list_withdrawals(
+        db.session, status, request.args.get("userId") or None, limit, offset
+    )
+    return AdminWithdrawalListOut().dump(
+        {"withdrawals": rows, "count": len(rows), "limit": limit, "offset": offset}
+    )
+
+
+@bp.get("/withdrawals/<withdrawal_id>")
+@doc(summary="Any withdrawal", response=AdminWithdrawalOut)
+def get_withdrawal(withdrawal_id: str):
+    withdrawal = db.session.get(Withdrawal, withdrawal_id)
+    if withdrawal is None:
+        raise NotFound("No such withdrawal.")
+    return AdminWithdrawalOut().dump(withdrawal)
+
+
+@bp.post("/withdrawals/<withdrawal_id>/complete")
+@doc(
+    summary="Mark a pending or processing withdrawal completed",
+    body=CompleteWithdrawalIn,
+    response=AdminWithdrawalOut,
+    idempotent=True,
+)
+@idempotent
+def complete(withdrawal_id: str):
+    CompleteWithdrawalIn().load(json_body(optional=True))
+    withdrawal = service.complete_withdrawal(db.session, withdrawal_id)
+    return AdminWithdrawalOut().dump(withdrawal), 200
+
+
+@bp.post("/withdrawals/<withdrawal_id>/fail")
+@doc(
+    summary="Fail a pending or processing withdrawal and refund the wallet",
+    body=FailWithdrawalIn,
+    response=AdminWithdrawalOut,
+    idempotent=True,
+)
+@idempotent
+def fail(withdrawal_id: str):
+    data = FailWithdrawalIn().load(json_body())
+    withdrawal = service.fail_withdrawal(db.session, withdrawal_id, data["reason"])
+    return AdminWithdrawalOut().dump(withdrawal), 200

@@ -1,0 +1,1 @@
+"""Wallet, ledger and withdrawal tests."""
