@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 
-from sqlalchemy import event, insert, text, update
+from sqlalchemy import event, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models import (
@@ -38,6 +40,7 @@ from models import (
 )
 from models.outbox import AUDIENCE_ADMIN, PUSH_NONE, PUSH_PENDING, EventSequence
 from shield.versions.cache import CHANNEL as VERSIONS_CHANNEL
+from shield.versions.cache import committed as versions_committed
 from shield.versions.cache import notify_payloads
 
 from .catalog import rule_for
@@ -50,6 +53,7 @@ PENDING_KEY = "shield.pending_events"
 FLUSHED_KEY = "shield.flushed_events"
 TOUCHED_KEY = "shield.touched_resources"
 PG_CHANNEL = "shield_events"
+BUMPED_KEY = "shield.bumped_members"  # for this process's version caches, after commit
 
 # Which polled resources a change to each model invalidates.
 RESOURCES_BY_MODEL: dict[type, tuple[str, ...]] = {
@@ -161,6 +165,8 @@ def _before_commit(session: Session) -> None:
         return
     conn = session.connection()
     _bump_versions(conn, touched)
+    if touched:
+        session.info.setdefault(BUMPED_KEY, set()).update(touched)
     if pending:
         _append_events(session, conn, pending)
 
@@ -171,7 +177,7 @@ def _bump_versions(conn, touched: dict[str, set[str]]) -> None:
         conn.execute(
             update(ResourceVersion).where(ResourceVersion.member_id == member_id).values(**values)
         )
-    if touched and conn.dialect.name == "postgresql":  # per-process version caches listen
+    if touched and conn.dialect.name == "postgresql":  # other processes' version caches
         for payload in notify_payloads(touched):
             conn.execute(text("SELECT pg_notify(:channel, :ids)"),
                          {"channel": VERSIONS_CHANNEL, "ids": payload})
@@ -179,15 +185,17 @@ def _bump_versions(conn, touched: dict[str, set[str]]) -> None:
 
 def _append_events(session: Session, conn, pending: list[_Pending]) -> None:
     # The counter row stays locked until this commit ends: seq order is commit order.
-    top = conn.execute(
+    take = (
         update(EventSequence)
         .where(EventSequence.id == 1)
         .values(value=EventSequence.value + len(pending))
         .returning(EventSequence.value)
-    ).scalar_one_or_none()
-    if top is None:  # first event ever on this database
-        conn.execute(insert(EventSequence).values(id=1, value=len(pending)))
-        top = len(pending)
+    )
+    top = conn.execute(take).scalar_one_or_none()
+    if top is None:  # first event ever on this database: create the row, race-safe
+        dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(dialect_insert(EventSequence).values(id=1, value=0).on_conflict_do_nothing())
+        top = conn.execute(take).scalar_one()
     first = top - len(pending) + 1
     committed = session.info.setdefault(FLUSHED_KEY, [])
     for offset, ev in enumerate(pending):
@@ -211,6 +219,9 @@ def _append_events(session: Session, conn, pending: list[_Pending]) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    bumped = session.info.pop(BUMPED_KEY, None)
+    if bumped:
+        versions_committed(bumped)
     committed = session.info.pop(FLUSHED_KEY, None)
     session.info.pop(PENDING_KEY, None)
     if not committed:
@@ -223,6 +234,7 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    session.info.pop(BUMPED_KEY, None)
     session.info.pop(FLUSHED_KEY, None)
     session.info.pop(PENDING_KEY, None)
     session.info.pop(TOUCHED_KEY, None)

@@ -1,5 +1,65 @@
-"""TODO: routes of shield.notifications (being written)."""
+"""Member notification routes: the polled inbox, marking read, and the push preference."""
 
+from __future__ import annotations
+
+from flask import g
+
+from models import db
 from shield.api import member_blueprint
+from shield.polling import conditional_get
+from shield.requests import int_arg, json_body
 
-bp = member_blueprint("notifications_api", __name__)
+from . import service
+from .schemas import EmptyIn, InboxOut, PreferencesIn, PreferencesOut, ReadAllOut, ReadOut
+
+bp = member_blueprint("notifications", __name__)
+
+
+@bp.get("/notifications")
+def list_notifications():
+    member_id = g.principal.id
+    limit = int_arg("limit", service.DEFAULT_LIMIT, minimum=1, maximum=service.MAX_LIMIT)
+
+    def build(now):
+        entries = service.list_notifications(db.session, member_id, limit)
+        body = {"notifications": entries,
+                "unread_count": service.unread_count(db.session, member_id)}
+        return InboxOut().dump(body), None
+
+    return conditional_get("notifications", f"notifications:{limit}", build)
+
+
+@bp.post("/notifications/<notification_id>/read")
+def mark_read(notification_id: str):
+    EmptyIn().load(json_body(optional=True))
+    member_id = g.principal.id
+    entry = service.mark_read(db.session, member_id, notification_id)
+    db.session.commit()
+    return ReadOut().dump(
+        {"notification": entry, "unread_count": service.unread_count(db.session, member_id)}
+    )
+
+
+@bp.post("/notifications/read-all")
+def mark_all_read():
+    EmptyIn().load(json_body(optional=True))
+    member_id = g.principal.id
+    updated = service.mark_all_read(db.session, member_id)
+    db.session.commit()
+    return ReadAllOut().dump(
+        {"updated": updated, "unread_count": service.unread_count(db.session, member_id)}
+    )
+
+
+@bp.get("/notifications/preferences")
+def get_preferences():
+    return PreferencesOut().dump({"push_enabled": service.push_enabled(db.session,
+                                                                      g.principal.id)})
+
+
+@bp.put("/notifications/preferences")
+def set_preferences():
+    data = PreferencesIn().load(json_body())
+    enabled = service.set_push_enabled(db.session, g.principal, data["push_enabled"])
+    db.session.commit()
+    return PreferencesOut().dump({"push_enabled": enabled})

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from models import CoveragePeriod, Payout, Subscription
 from models.payout import PENDING
+from shield.events import record
 from shield.rules import COVERAGE_PERIOD_YEARS, PLANS
 from shield.wire import dollars, iso
 
@@ -34,7 +35,13 @@ def period_bounds(started_at: datetime, now: datetime) -> tuple[datetime, dateti
 def current_period(
     session: Session, subscription: Subscription, now: datetime, *, lock: bool = False
 ) -> CoveragePeriod:
-    """Return (creating if needed) the coverage period containing `now`."""
+    """Return (creating if needed) the coverage period containing `now`.
+
+    Creating a period after the first one is the anniversary reset: whoever touches the new
+    period first (the reset job, a renewal, a claim) records `coverage_updated`
+    (`period_reset`) in the same transaction; the unique (subscription, period_start) row
+    makes that happen once per period. Callers hold the subscription's row lock.
+    """
     start, end = period_bounds(subscription.started_at, now)
     query = select(CoveragePeriod).where(
         CoveragePeriod.subscription_id == subscription.id, CoveragePeriod.period_start == start
@@ -53,6 +60,9 @@ def current_period(
         )
         session.add(period)
         session.flush([period])
+        if start > subscription.started_at:
+            data = {"coverage": coverage_data(subscription, period), "changeReason": "period_reset"}
+            record(session, "coverage_updated", data, member_id=subscription.member_id, now=now)
     return period
 
 
@@ -66,7 +76,9 @@ def pending_payouts(session: Session, member_id: str) -> tuple[int, int]:
     return int(cents), int(count)
 
 
-def remaining_cap_cents(session: Session, subscription: Subscription, period: CoveragePeriod) -> int:
+def remaining_cap_cents(
+    session: Session, subscription: Subscription, period: CoveragePeriod
+) -> int:
     """Cap left in the period after paid and still-pending payouts."""
     plan = PLANS[subscription.plan_id]
     reserved, _ = pending_payouts(session, subscription.member_id)

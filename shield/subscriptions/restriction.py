@@ -23,7 +23,9 @@ def days_remaining(end: datetime, now: datetime) -> int:
     return max(0, math.ceil((end - now) / DAY))
 
 
-def cancellation_state(subscription: Subscription | None, now: datetime) -> tuple[dict, datetime | None]:
+def cancellation_state(
+    subscription: Subscription | None, now: datetime
+) -> tuple[dict, datetime | None]:
     """Return the `cancellation` object and the next instant any of its fields changes."""
     end = restriction_end(subscription)
     if end is None or now >= end:

@@ -1,0 +1,65 @@
+"""Schemas of the notification inbox API (the spec's `notification` object)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, post_dump, validate
+
+from models.notification import TYPES
+from shield.fields import Timestamp
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true/false: no "yes", 1 or "true" strings."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
+class NotificationOut(Schema):
+    id = fields.String()
+    title = fields.String()
+    message = fields.String()
+    type = fields.String(validate=validate.OneOf(TYPES))
+    read = fields.Boolean()
+    created_at = Timestamp(data_key="createdAt")
+    data = fields.Method("_data", allow_none=True)
+
+    def _data(self, entry):
+        extra = {key: value for key, value in (("claimId", entry.claim_id),
+                                               ("route", entry.route)) if value}
+        return extra or None
+
+    @post_dump
+    def _drop_empty_data(self, body, **kwargs):
+        if body.get("data") is None:
+            body.pop("data", None)
+        return body
+
+
+class InboxOut(Schema):
+    notifications = fields.List(fields.Nested(NotificationOut))
+    unread_count = fields.Integer(data_key="unreadCount")
+
+
+class ReadOut(Schema):
+    notification = fields.Nested(NotificationOut)
+    unread_count = fields.Integer(data_key="unreadCount")
+
+
+class ReadAllOut(Schema):
+    updated = fields.Integer()
+    unread_count = fields.Integer(data_key="unreadCount")
+
+
+class EmptyIn(Schema):
+    """Bodies of the mark-read calls: none, or an empty object."""
+
+
+class PreferencesIn(Schema):
+    push_enabled = StrictBoolean(data_key="pushEnabled", required=True)
+
+
+class PreferencesOut(Schema):
+    push_enabled = fields.Boolean(data_key="pushEnabled")

@@ -1,0 +1,141 @@
+"""Registering, moving, listing and removing push devices."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from models import Device, db
+from shield.devices import service
+
+URL = "/shield/v1/devices"
+TOKEN = "fcm-token_" + "A1b2:C3d4-" * 15  # FCM-shaped: letters, digits, '-', '_', ':'
+
+
+def rows() -> list[Device]:
+    db.session.expire_all()
+    return list(db.session.execute(select(Device).order_by(Device.created_at)).scalars())
+
+
+def test_register_new_then_again(app, client, auth):
+    r = client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice"))
+    assert r.status_code == 201, r.json
+    body = r.json
+    assert set(body) == {"deviceId", "platform", "tokenSuffix", "active", "createdAt",
+                         "lastSeenAt"}
+    assert body["platform"] == "ios" and body["active"] is True
+    assert body["tokenSuffix"] == TOKEN[-8:] and TOKEN not in r.get_data(as_text=True)
+    assert body["createdAt"].endswith("Z")
+    r2 = client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice"))
+    assert r2.status_code == 200
+    assert r2.json["deviceId"] == body["deviceId"]
+    assert r2.json["lastSeenAt"] >= body["lastSeenAt"]
+    with app.app_context():
+        [device] = rows()
+        assert device.member_id == "alice" and device.token == TOKEN
+
+
+def test_reregistering_reactivates(app, client, auth):
+    client.post(URL, json={"token": TOKEN, "platform": "android"}, headers=auth("alice"))
+    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 204
+    assert client.get(URL, headers=auth("alice")).json == {"devices": []}
+    r = client.post(URL, json={"token": TOKEN, "platform": "android"}, headers=auth("alice"))
+    assert r.status_code == 200 and r.json["active"] is True
+    with app.app_context():
+        [device] = rows()
+        assert device.active and device.deactivated_reason is None
+
+
+def test_a_token_moves_to_the_new_owner(app, client, auth):
+    client.post(URL, json={"token": TOKEN, "platform": "android"}, headers=auth("alice"))
+    r = client.post(URL, json={"token": TOKEN, "platform": "android"}, headers=auth("bob"))
+    assert r.status_code == 200
+    assert client.get(URL, headers=auth("alice")).json == {"devices": []}
+    assert [d["deviceId"] for d in client.get(URL, headers=auth("bob")).json["devices"]] == \
+        [r.json["deviceId"]]
+    with app.app_context():
+        [device] = rows()
+        assert device.member_id == "bob"
+    # Alice can no longer remove it.
+    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 404
+
+
+def test_delete_only_own_and_unknown_is_404(app, client, auth):
+    client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice"))
+    r = client.delete(f"{URL}/{TOKEN}", headers=auth("bob"))
+    assert r.status_code == 404 and r.json["error"]["code"] == "NOT_FOUND"
+    assert client.delete(f"{URL}/nope", headers=auth("alice")).status_code == 404
+    with app.app_context():
+        assert rows()[0].active is True
+    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 204
+    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 204  # again
+    with app.app_context():
+        [device] = rows()
+        assert device.active is False and device.deactivated_reason == "unregistered"
+
+
+def test_list_only_active_own_devices_newest_first(client, auth):
+    for i, platform in enumerate(("ios", "android", "ios")):
+        client.post(URL, json={"token": f"tok{i}-" + "x" * 20, "platform": platform},
+                    headers=auth("alice"))
+    client.post(URL, json={"token": "bobs-" + "y" * 20, "platform": "ios"}, headers=auth("bob"))
+    client.delete(f"{URL}/tok1-" + "x" * 20, headers=auth("alice"))
+    devices = client.get(URL, headers=auth("alice")).json["devices"]
+    assert [d["tokenSuffix"] for d in devices] == ["x" * 8, "x" * 8]
+    assert [d["platform"] for d in devices] == ["ios", "ios"]
+    assert all(d["active"] for d in devices)
+    assert devices[0]["lastSeenAt"] >= devices[1]["lastSeenAt"]
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(json={"token": TOKEN}),
+    dict(json={"platform": "ios"}),
+    dict(json={"token": TOKEN, "platform": "windows"}),
+    dict(json={"token": "", "platform": "ios"}),
+    dict(json={"token": "a" * 4097, "platform": "ios"}),
+    dict(json={"token": "has space", "platform": "ios"}),
+    dict(json={"token": "a/b", "platform": "ios"}),
+    dict(json={"token": 12345, "platform": "ios"}),
+    dict(json={"token": TOKEN, "platform": "ios", "model": "iPhone"}),
+    dict(json=[TOKEN]),
+    dict(data="{", content_type="application/json"),
+    dict(data="token=x", content_type="text/plain"),
+])
+def test_register_rejects_bad_bodies(app, client, auth, kwargs):
+    r = client.post(URL, headers=auth("alice"), **kwargs)
+    assert 400 <= r.status_code < 500 and "error" in r.json
+    with app.app_context():
+        assert rows() == []
+
+
+def test_longest_token_is_accepted(app, client, auth):
+    token = "a" * 4096
+    r = client.post(URL, json={"token": token, "platform": "android"}, headers=auth("alice"))
+    assert r.status_code == 201
+    assert client.delete(f"{URL}/{token}", headers=auth("alice")).status_code == 204
+
+
+def test_too_many_devices_retire_the_oldest(app, client, auth, monkeypatch):
+    monkeypatch.setattr(service, "MAX_ACTIVE_DEVICES", 3)
+    for i in range(4):
+        client.post(URL, json={"token": f"tok-{i}-" + "z" * 20, "platform": "ios"},
+                    headers=auth("alice"))
+    with app.app_context():
+        states = {d.token.split("-")[1]: (d.active, d.deactivated_reason) for d in rows()}
+    assert states == {"0": (False, "superseded"), "1": (True, None), "2": (True, None),
+                      "3": (True, None)}
+
+
+def test_full_tokens_are_never_logged(client, auth, caplog):
+    caplog.set_level(logging.DEBUG)
+    client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice"))
+    client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("bob"))
+    client.delete(f"{URL}/{TOKEN}", headers=auth("bob"))
+    assert any("moved" in rec.getMessage() for rec in caplog.records)
+    assert all(TOKEN not in rec.getMessage() for rec in caplog.records)
+
+
+def test_needs_a_token(client):
+    assert client.post(URL, json={"token": TOKEN, "platform": "ios"}).status_code == 401
