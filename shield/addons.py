@@ -26,3 +26,5 @@ def init_addons(app: Flask) -> None:
         _call("shield.realtime", "init_app", app)
     if app.config.get("SHIELD_SCHEDULER") == "inprocess":
         _call("jobs.scheduler", "start_in_process", app)
+    # Decides itself (SHIELD_PUSH_WORKER=auto|on|off): the wake-on-commit push dispatcher.
+    _call("shield.push", "init_app", app)
