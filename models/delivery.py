@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import UTCDateTime, db, new_id, utcnow
@@ -17,7 +17,11 @@ CANCELLED = "cancelled"  # no longer needed (event acked before a retry round)
 
 class PushDelivery(db.Model):
     __tablename__ = "push_deliveries"
-    __table_args__ = (UniqueConstraint("event_id", "device_id", "round"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "device_id", "round"),
+        # The dispatcher's claim query: due pending deliveries in due order.
+        Index("ix_push_deliveries_due", "status", "next_attempt_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("dlv"))
     event_id: Mapped[str] = mapped_column(
@@ -31,6 +35,8 @@ class PushDelivery(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which dispatcher pass holds the lease: results are written only while it still does.
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
     last_error: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -48,6 +54,18 @@ class DeliveryAttempt(db.Model):
     http_status: Mapped[int | None] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class PushPause(db.Model):
+    """Sends to one platform held back (FCM THIRD_PARTY_AUTH_ERROR: APNs credentials rejected)."""
+
+    __tablename__ = "push_pauses"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    paused_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200))
+    # When admins were last alerted, so a long outage raises one alert, not one per probe.
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EventAck(db.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import UTCDateTime, db, utcnow
@@ -20,6 +20,8 @@ PUSH_PLANNED = "planned"
 
 class OutboxEvent(db.Model):
     __tablename__ = "outbox_events"
+    # The event feed: a member's events after a seq, and their newest seq (ETag).
+    __table_args__ = (Index("ix_outbox_events_member_seq", "member_id", "seq"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     # Commit-ordered and gapless across the whole system (see shield/events/outbox.py),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -69,9 +72,52 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
+class TokenCache:
+    """Tokens already verified by this process, keyed by the exact token string.
+
+    A poll carries the same token every 30 s, so each is verified once per process; an
+    entry is used only before `exp` + leeway (PyJWT's own limit), after which the token is
+    decoded again (and refused as expired). The signature is part of the key, so a changed
+    token is never a hit. FIFO-bounded: `SHIELD_AUTH_CACHE_SIZE` entries (0 turns it off).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def principal(self, token: str, config) -> Principal:
+        hit = self._items.get(token)
+        if hit is not None and time.time() < hit[1]:
+            return hit[0]
+        principal = decode_token(token, config)
+        deadline = principal.expires_at.timestamp() + config.get("SHIELD_JWT_LEEWAY", 0)
+        with self._lock:
+            if len(self._items) >= self.size:
+                for key in list(self._items)[: max(1, self.size // 10)]:
+                    del self._items[key]
+            self._items[token] = (principal, deadline)
+        return principal
+
+
+def _token_cache(app) -> TokenCache | None:
+    cache = app.extensions.get("shield.token_cache")
+    if cache is None:
+        size = app.config.get("SHIELD_AUTH_CACHE_SIZE")
+        size = int(os.environ.get("SHIELD_AUTH_CACHE_SIZE", 50_000) if size is None else size)
+        cache = app.extensions.setdefault("shield.token_cache", TokenCache(size) if size else False)
+    return cache or None
+
+
 def authenticate() -> Principal:
     """Authenticate the current request (a blueprint's before_request)."""
-    principal = decode_token(bearer_token(request.headers.get("Authorization")), current_app.config)
+    app = current_app._get_current_object()
+    token = bearer_token(request.environ.get("HTTP_AUTHORIZATION"))
+    cache = _token_cache(app)
+    if cache is not None:
+        principal = cache.principal(token, app.config)
+    else:
+        principal = decode_token(token, app.config)
     g.principal = principal
     return principal
 

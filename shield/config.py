@@ -49,7 +49,8 @@ def from_env(env: os._Environ | dict | None = None) -> dict:
         # inprocess: the web process runs the jobs (make run); off: `python -m jobs` does.
         "SHIELD_SCHEDULER": env.get("SHIELD_SCHEDULER", "off"),
         "SHIELD_EVENT_RETENTION_DAYS": int(env.get("SHIELD_EVENT_RETENTION_DAYS", "7")),
-        "SHIELD_VERSION_CACHE": env.get("SHIELD_VERSION_CACHE", "off"),
+        # auto: a LISTEN/NOTIFY-fed per-process cache on PostgreSQL (304 lag <= 1 s), off on SQLite.
+        "SHIELD_VERSION_CACHE": env.get("SHIELD_VERSION_CACHE", "auto"),
     }
 
 

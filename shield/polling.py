@@ -6,48 +6,86 @@ member's version counter for it and `valid_until`, the next instant a clock-deri
 matches and the clock has not passed `valid_until`; the 200 path stores the new instant.
 The version is read *before* the resource, so an ETag can only be older than its body
 (costing one extra 200), never newer (which would hide a change).
+
+Versions come from `shield.versions.version_store()`: the database (one SELECT) or a
+per-process cache kept fresh by LISTEN/NOTIFY, whose lag behind a commit is bounded by
+SHIELD_VERSION_CACHE_MAX_STALENESS (see shield/versions/cache.py).
+
+A 304 promises that the body of an ETag has not changed, so the body of a 200 is itself a
+function of its ETag (and URL): with the version cache on, 200s are also kept per process
+(`BodyCache`, SHIELD_BODY_CACHE_BYTES) and a 200 for an unchanged version - a client that
+lost or never had the ETag - is answered without loading or serialising anything.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from flask import Response, current_app, g, jsonify, request
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from models import ResourceVersion, db, utcnow
 
 from .members import ensure_member
+from .versions import resolve_mode, version_store
+from .versions.store import CLOCKED, DatabaseVersionStore
 
 CACHE_CONTROL = "private, no-cache"
 
-# Resources whose representation holds clock-derived fields.
-CLOCKED = {"claims": "claims_valid_until", "subscription": "subscription_valid_until"}
+# Kept for callers of the former names.
+VersionStore = DatabaseVersionStore
+
+__all__ = ["CACHE_CONTROL", "CLOCKED", "conditional_get", "make_etag", "version_store"]
 
 
-class VersionStore:
-    """Reads a member's version for a resource; one indexed SELECT (swappable for a cache)."""
-
-    def read(self, member_id: str, resource: str) -> tuple[int, datetime | None] | None:
-        columns = [getattr(ResourceVersion, resource)]
-        clock = CLOCKED.get(resource)
-        if clock:
-            columns.append(getattr(ResourceVersion, clock))
-        row = db.session.execute(
-            select(*columns).where(ResourceVersion.member_id == member_id)
-        ).first()
-        if row is None:
-            return None
-        return row[0], (row[1] if clock else None)
+DEFAULT_BODY_CACHE_BYTES = 32 * 1024 * 1024
 
 
-def version_store():
-    return current_app.extensions.get("shield.versions") or _DEFAULT_STORE
+class BodyCache:
+    """JSON bodies of 200s by (ETag, URL), at most `max_bytes` of them (oldest out first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: dict[tuple[str, str], bytes] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple[str, str], body: bytes) -> None:
+        size = len(body)
+        if size > self.max_bytes // 16:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            while self._items and self._bytes + size > self.max_bytes:
+                self._bytes -= len(self._items.pop(next(iter(self._items))))
+            self._items[key] = body
+            self._bytes += size
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
-_DEFAULT_STORE = VersionStore()
+def body_cache() -> BodyCache | None:
+    """This app's body cache: on by default where the version cache is (PostgreSQL)."""
+    app = current_app._get_current_object()
+    cache = app.extensions.get("shield.bodies")
+    if cache is None:
+        size = app.config.get("SHIELD_BODY_CACHE_BYTES")
+        if size is None:
+            size = os.environ.get("SHIELD_BODY_CACHE_BYTES") or None
+        if size is None:
+            size = DEFAULT_BODY_CACHE_BYTES if resolve_mode(app) == "notify" else 0
+        cache = app.extensions.setdefault("shield.bodies", BodyCache(int(size)) if size else False)
+    return None if cache is False else cache
 
 
 def make_etag(member_id: str, item: str, version: int, valid_until: datetime | None) -> str:
@@ -60,20 +98,26 @@ def make_etag(member_id: str, item: str, version: int, valid_until: datetime | N
 
 
 def _headers(response: Response, etag: str) -> Response:
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    response.headers["Vary"] = "Authorization"
+    headers = response.headers
+    headers["ETag"] = etag
+    headers["Cache-Control"] = CACHE_CONTROL
+    headers["Vary"] = "Authorization"
     return response
 
 
 def _not_modified(etag: str) -> Response:
-    return _headers(Response(status=304), etag)
+    return Response(
+        status=304,
+        headers=(("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")),
+    )
 
 
 def _matches(etag: str) -> bool:
-    inm = request.headers.get("If-None-Match")
+    inm = request.environ.get("HTTP_IF_NONE_MATCH")
     if not inm:
         return False
+    if inm == etag:
+        return True
     if inm.strip() == "*":
         return True
     return etag in {t.strip().removeprefix("W/") for t in inm.split(",")}
@@ -90,6 +134,7 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
     """
     principal = g.principal
     store = version_store()
+    bodies = body_cache()
     now = utcnow()
     state = store.read(principal.id, resource)
     if state is not None:
@@ -98,6 +143,10 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
             etag = make_etag(principal.id, item, version, valid_until)
             if _matches(etag):
                 return _not_modified(etag)
+            if bodies is not None:
+                cached = bodies.get((etag, request.full_path))
+                if cached is not None:
+                    return _headers(Response(cached, mimetype="application/json"), etag)
     else:
         ensure_member(db.session, principal)
         db.session.commit()
@@ -110,9 +159,13 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
             .where(ResourceVersion.member_id == principal.id)
             .values({clock: next_change})
         )
+        store.changed(db.session, principal.id)
         db.session.commit()
+        store.committed(principal.id)
     etag = make_etag(principal.id, item, version, next_change if clock else None)
-    response = jsonify(body)
     if _matches(etag):  # unchanged after all (the clock moved nothing we show)
         return _not_modified(etag)
+    response = jsonify(body)
+    if bodies is not None:
+        bodies.put((etag, request.full_path), response.get_data())
     return _headers(response, etag)

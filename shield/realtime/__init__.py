@@ -1,1 +1,89 @@
-"""realtime package."""
+"""The optional WebSocket addon (Flask-Sock) at `/shield/ws`: SHIELD_WS_ENABLED=1 turns it on.
+
+Modules: `endpoint` (route, origin check), `session` (one socket's life), `connection`
+(queue, single writer, heartbeat), `registry` (rooms), `hub` (outbox tail in seq order,
+clock), `fanout` (Redis pub/sub, PostgreSQL LISTEN), `replay`, `acks`, `protocol` (frames,
+error codes), `limits` (rate limit), `presence` (what the push dispatcher asks), `settings`.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+from flask import Flask
+
+from shield.events import CommittedEvent, on_commit
+
+from .hub import Hub
+from .presence import has_live_socket, push_hold_seconds
+from .protocol import outgoing
+from .settings import Settings, load
+
+__all__ = ["init_app", "has_live_socket", "push_hold_seconds"]
+
+EXTENSION = "shield.realtime"
+_states: weakref.WeakSet = weakref.WeakSet()
+_lock = threading.Lock()
+
+
+class State:
+    """Per app: settings now; hub and Redis publisher made on first use (after any fork)."""
+
+    def __init__(self, app: Flask, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.hub: Hub | None = None
+        self._publisher = None
+
+    def publisher(self):
+        if not self.settings.redis_url:
+            return None
+        if self._publisher is None:
+            with _lock:
+                if self._publisher is None:
+                    from .fanout import Publisher
+
+                    self._publisher = Publisher(self.settings.redis_url,
+                                                self.settings.redis_prefix + "events")
+        return self._publisher
+
+    def get_hub(self) -> Hub:
+        if self.hub is None:
+            publisher = self.publisher()
+            with _lock:
+                if self.hub is None:
+                    self.hub = Hub(self.app, self.settings, publisher)
+        return self.hub
+
+    def committed(self, events: list[CommittedEvent]) -> None:
+        hub = self.hub
+        if hub is not None and hub.started:
+            hub.offer([outgoing(e.seq, e.id, e.name, e.member_id, e.audience, e.payload)
+                       for e in events])
+        publisher = self.publisher()
+        if publisher is not None:
+            publisher.publish(events)
+
+
+def _on_commit(events: list[CommittedEvent]) -> None:
+    for state in list(_states):
+        state.committed(events)
+
+
+def init_app(app: Flask) -> None:
+    """Mount `/shield/ws` and start publishing this process's commits to the sockets."""
+    from .endpoint import bp
+
+    settings = load(app.config)
+    state = State(app, settings)
+    app.extensions[EXTENSION] = state
+    options = dict(app.config.get("SOCK_SERVER_OPTIONS") or {})
+    options.setdefault("max_message_size", settings.max_message_size)
+    # Pings are sent by the hub under each socket's send lock, not by simple-websocket's
+    # reader thread (which would write without it, and holds a selector per socket).
+    options["ping_interval"] = None
+    app.config["SOCK_SERVER_OPTIONS"] = options
+    app.register_blueprint(bp)
+    _states.add(state)
+    on_commit(_on_commit)

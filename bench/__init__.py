@@ -1,0 +1,1 @@
+"""`python -m bench [--quick]`: the polling, push and socket benchmarks of issue 5."""

@@ -1,0 +1,206 @@
+"""One table of figures (each beside its reference), the JSON rows and RESULTS.md."""
+
+from __future__ import annotations
+
+TITLES = {
+    "hello": "hello-world JSON (reference)",
+    "claims_304": "304 claims poll (auth)",
+    "naive_304": "naive hash-the-body 304",
+    "claims_200": "200 claims list (50 claims), same version (body cache)",
+    "wallet_304": "304 wallet poll (auth)",
+    "subscription_304": "304 subscription poll (auth)",
+}
+NOCACHE_TITLES = {
+    "claims_304": "304 claims poll (auth), versions read from the DB",
+    "claims_200": "200 claims list (50 claims), built every request",
+}
+# (case, reference case, target ratio or None); "hello" = the hello-world run just before it
+COMPARISONS = [
+    ("claims_304", "hello", 0.70),
+    ("claims_304", "naive_304", 5.0),
+    ("naive_304", "hello", None),
+    ("claims_200", "hello", 0.25),
+    ("wallet_304", "hello", None),
+    ("subscription_304", "hello", None),
+]
+
+
+def _row(case, server, rps=None, reference=None, ratio=None, target=None, note=None):
+    met = None if target is None or ratio is None else ratio >= target
+    return {"case": case, "server": server, "rps": rps, "reference": reference,
+            "ratio": ratio, "target": target, "met": met, "note": note}
+
+
+def _figure(cases: dict, key: str):
+    entry = cases.get(key) or {"unavailable": "not measured"}
+    if "rps" in entry:
+        return entry["rps"], None
+    return None, entry.get("unavailable") or entry.get("invalid")
+
+
+def rows(results: dict) -> list[dict]:
+    out = []
+    for label, srv in results["servers"].items():
+        cases = srv["cases"]
+        hello = srv.get("reference_rps")
+        nocache = label.endswith("-nocache")
+        out.append(_row(TITLES["hello"], label, hello))
+        for key, ref, target in COMPARISONS:
+            if key not in cases or (ref != "hello" and ref not in cases):
+                continue
+            title = (NOCACHE_TITLES.get(key) if nocache else None) or TITLES[key]
+            rps, problem = _figure(cases, key)
+            if ref == "hello":
+                ref_rps = (cases.get(key) or {}).get("hello_rps") or hello
+            else:
+                ref_rps = _figure(cases, ref)[0]
+            if rps is None:
+                out.append(_row(title, label, note=problem, target=target,
+                                reference=TITLES[ref] if ref != "hello" else "hello"))
+                continue
+            ratio = round(rps / ref_rps, 2) if ref_rps else None
+            out.append(_row(title, label, rps, "hello" if ref == "hello" else TITLES[ref],
+                            ratio, None if nocache else target))
+    for item in results.get("extra", []):
+        out.append(_row(item["case"], item.get("server", "-"), item.get("value"),
+                        item.get("reference"), item.get("ratio"), item.get("target"),
+                        item.get("note")))
+        if item.get("met") is not None:
+            out[-1]["met"] = item["met"]
+    return out
+
+
+def _fmt_rps(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if isinstance(v, int | float) else str(v)
+
+
+def _cells(r: dict) -> list[str]:
+    target = "-" if r["target"] is None else (
+        f">= {r['target']:g}x" if isinstance(r["target"], int | float) else str(r["target"]))
+    met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
+    if r["rps"] is None and r["note"]:
+        return [r["case"], r["server"], r["note"], "", "", target, met]
+    ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+    return [r["case"], r["server"], _fmt_rps(r["rps"]), r["reference"] or "-", ratio, target,
+            met]
+
+
+HEAD = ["case", "server", "req/s (or figure)", "vs", "ratio", "target", "met?"]
+
+
+def table(rows_: list[dict]) -> str:
+    data = [HEAD] + [_cells(r) for r in rows_]
+    widths = [max(len(row[i]) for row in data if len(row) > i) for i in range(len(HEAD))]
+    lines = []
+    for n, row in enumerate(data):
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def staleness_line(results: dict) -> str:
+    for label, srv in results["servers"].items():
+        s = srv.get("staleness")
+        if s:
+            return (f"\n304 lag behind a commit in another process, under the claims-304 load on "
+                    f"{label}: p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms "
+                    f"over {s['trials']} commits; bound {s['bound_s']} s; 304s served past the "
+                    f"bound: {s['violations']} of {s['polls']} polls")
+    return ""
+
+
+def markdown(results: dict) -> str:
+    meta = results["meta"]
+    lines = [
+        "# Benchmark results (one full run of `make bench`)",
+        "",
+        f"Run {meta['started']} at commit {meta['git']}, {meta['cpus']} CPUs, Python "
+        f"{meta['python']}, {meta['mode']} mode, {meta['duration_s']:g} s per case, wrk "
+        f"{meta['wrk']} on the same machine, {meta['seconds']} s in all. Ratios are from this "
+        "one run; each figure was measured beside its reference on the same server.",
+        "",
+        "```",
+        table(results["rows"]),
+        "```",
+        staleness_line(results).strip(),
+        "",
+        "```",
+        capacity_lines(results),
+        "```",
+        "",
+        "Seeded: " + ", ".join(f"{k} {v}" for k, v in results.get("seed", {}).items()),
+        "",
+        "Server settings:",
+        "",
+    ]
+    for name, cmd in meta["server_settings"].items():
+        lines.append(f"- {name}: `{cmd}`")
+    for label, srv in results["servers"].items():
+        profiles = srv.get("profiles")
+        if not profiles:
+            continue
+        lines += ["", f"## Where the time goes ({label}, py-spy, one worker)", ""]
+        lines.append("Samples taken while the worker held the GIL (`py-spy --gil`), so the "
+                     "shares are of the worker's Python CPU time.")
+        lines.append("")
+        for case, prof in profiles.items():
+            lines.append(f"**{case}** ({prof['samples']} samples)")
+            lines.append("")
+            lines.append("- by library of the running frame: " + ", ".join(
+                f"{name} {share:.0%}" for name, share in prof["groups"] if share >= 0.01))
+            lines.append("- app steps (inclusive): " + ", ".join(
+                f"{name} {share:.0%}" for name, share in prof["inclusive"]))
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+# Poll intervals of the app (architecture.md): claims 30 s, wallet 60 s, subscription on mount
+# with a 5-minute stale time (at most one per 300 s while foregrounded).
+INTERVALS = {"claims_304": 30.0, "wallet_304": 60.0, "subscription_304": 300.0}
+CHANGED = 0.02  # share of polls that find a change and get a freshly built 200
+
+
+def capacity(results: dict) -> list[dict]:
+    """Foregrounded members one machine keeps polling, from this run's figures:
+
+    per member  r = 1/30 + 1/60 + 1/300 = 0.0533 req/s
+    machine     R = 1 / sum(w_i / rps_i)   (w_i = each request kind's share of the mix;
+                                            a share CHANGED of them are built 200s)
+    members     N = R / r                  (at saturation; halve it for 50% headroom)
+    """
+    built = None
+    for srv in results["servers"].values():
+        if srv.get("cache") == "off":
+            built = (srv["cases"].get("claims_200") or {}).get("rps")
+    per_member = sum(1 / s for s in INTERVALS.values())
+    out = []
+    for label, srv in results["servers"].items():
+        if srv.get("cache") == "off":
+            continue
+        rates = {k: (srv["cases"].get(k) or {}).get("rps") for k in INTERVALS}
+        if not all(rates.values()):
+            continue
+        weights = {k: (1 / INTERVALS[k]) / per_member for k in INTERVALS}
+        for changed in (0.0, CHANGED):
+            if changed and not built:
+                continue
+            cost = sum((1 - changed) * weights[k] / rates[k] for k in INTERVALS)
+            if changed:
+                cost += changed / built
+            machine = 1 / cost
+            out.append({"server": label, "changed_share": changed,
+                        "mix_rps": round(machine), "per_member_rps": round(per_member, 4),
+                        "members": int(machine / per_member)})
+    return out
+
+
+def capacity_lines(results: dict) -> str:
+    lines = ["Capacity (foregrounded members per 2-core machine, saturation; halve for 50% "
+             "headroom): N = R / (1/30 + 1/60 + 1/300), R = 1 / sum(share_i / rps_i)"]
+    for c in capacity(results):
+        lines.append(f"  {c['server']}: R = {c['mix_rps']:,} req/s with {c['changed_share']:.0%} "
+                     f"of polls finding a change -> N = {c['members']:,} members")
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""Sending through pyfcm 2.1.1 (FCM HTTP v1), with pyfcm's retry traps disarmed.
+
+pyfcm builds the message (`parse_payload`), loads the service account (its `token_uri` is
+honoured by google-auth, so a local OAuth stand-in works), keeps one HTTP session per thread
+with the bearer token, and knows the endpoint. What we do not take from it
+(docs: /work/shared/design/library-notes.md):
+- its transport retries: every session gets `HTTPAdapter(max_retries=0)`;
+- its unbounded sleep-and-resend on any `Retry-After` (even after a 200): we post the
+  payload on pyfcm's session ourselves instead of calling `notify()`, and hand the
+  Retry-After to the dispatcher, which owns the backoff;
+- its status-only error mapping: `results.classify` reads FCM's `errorCode`.
+A 401 ACCESS_TOKEN_EXPIRED refreshes the token and resends once, as pyfcm does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import google.auth.exceptions
+import google.auth.transport.requests
+import requests
+from pyfcm import FCMNotification
+from pyfcm.errors import InvalidDataError
+from requests.adapters import HTTPAdapter
+
+from .messages import PushMessage
+from .results import PAYLOAD_REJECTED, RETRYABLE, SendResult, classify
+
+log = logging.getLogger(__name__)
+
+GOOGLE_ENDPOINT_BASE = FCMNotification.FCM_END_POINT_BASE  # https://fcm.googleapis.com/v1/projects
+# pyfcm re-reads the token every 30 minutes per thread; a token must outlive that.
+TOKEN_MIN_REMAINING = timedelta(minutes=31)
+
+
+def endpoint_base(endpoint: str | None) -> str:
+    """SHIELD_FCM_ENDPOINT as pyfcm's base: `https://host` or `https://host/v1/projects`."""
+    if not endpoint:
+        return GOOGLE_ENDPOINT_BASE
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith("/v1/projects") else endpoint + "/v1/projects"
+
+
+class ShieldFCM(FCMNotification):
+    """pyfcm's client with one shared, lock-guarded access token and tracked sessions."""
+
+    def __init__(self, service_account_file: str, *, base: str, pool_size: int):
+        super().__init__(
+            service_account_file=service_account_file,
+            adapter=HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=pool_size),
+        )
+        self.FCM_END_POINT_BASE = base
+        self._token_lock = threading.Lock()
+        self._force_refresh = False
+        self._auth_session = requests.Session()
+        self._auth_session.mount("http://", HTTPAdapter(max_retries=0))
+        self._auth_session.mount("https://", HTTPAdapter(max_retries=0))
+        self._auth_request = google.auth.transport.requests.Request(session=self._auth_session)
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def _get_access_token(self) -> str:
+        # pyfcm refreshes on every call from every thread; one token for all threads instead.
+        with self._token_lock:
+            if self.credentials is None:
+                self._initialize_credentials()
+            creds = self.credentials
+            now = datetime.now(UTC).replace(tzinfo=None)  # google-auth: naive UTC
+            stale = creds.expiry is None or creds.expiry - now < TOKEN_MIN_REMAINING
+            if self._force_refresh or not creds.valid or stale:
+                creds.refresh(self._auth_request)
+                self._force_refresh = False
+            return creds.token
+
+    def _session(self) -> requests.Session:
+        session = self.requests_session  # pyfcm's per-thread session (our adapter mounted)
+        with self._sessions_lock:
+            if not any(s is session for s in self._sessions):
+                self._sessions.append(session)
+        return session
+
+    def post(self, payload: bytes, timeout: float) -> requests.Response:
+        """POST one message; on ACCESS_TOKEN_EXPIRED refresh the token and resend once."""
+        response = self._session().post(self.fcm_end_point, data=payload, timeout=timeout)
+        if self._is_access_token_expired(response):
+            with self._token_lock:
+                self._force_refresh = True
+            self.thread_local.token_expiry = 0
+            response = self._session().post(self.fcm_end_point, data=payload, timeout=timeout)
+        return response
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._auth_session.close()
+
+
+class FcmSender:
+    """Sends messages concurrently; returns one classified SendResult per message."""
+
+    name = "fcm"
+
+    def __init__(
+        self,
+        service_account_file: str,
+        *,
+        endpoint: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 10.0,
+    ):
+        self.timeout = timeout
+        self.client = ShieldFCM(
+            service_account_file, base=endpoint_base(endpoint), pool_size=concurrency
+        )
+        # Loads the credentials now: pyfcm loads them lazily and threads racing on the first
+        # use raised TypeError (library notes).
+        self.endpoint = self.client.fcm_end_point
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fcm-send")
+
+    def send(self, message: PushMessage) -> SendResult:
+        try:
+            payload = self.client.parse_payload(**message.pyfcm_kwargs())
+        except InvalidDataError as exc:
+            return SendResult(PAYLOAD_REJECTED, error_code="PYFCM", detail=str(exc)[:300])
+        try:
+            response = self.client.post(payload, self.timeout)
+        except requests.RequestException as exc:
+            return SendResult(RETRYABLE, error_code="NETWORK", detail=type(exc).__name__)
+        except google.auth.exceptions.GoogleAuthError as exc:
+            log.error("FCM access token could not be obtained: %s", exc)
+            return SendResult(RETRYABLE, error_code="OAUTH", detail=str(exc)[:300])
+        except Exception as exc:  # never lose a batch to one odd failure
+            log.exception("unexpected error sending push %s", message.delivery_id)
+            return SendResult(RETRYABLE, error_code="ERROR", detail=repr(exc)[:300])
+        return classify(response.status_code, response.text, response.headers)
+
+    def _send_group(self, group: list[PushMessage]) -> list[SendResult]:
+        return [self.send(m) for m in group]
+
+    def send_groups(self, groups: list[list[PushMessage]]) -> list[list[SendResult]]:
+        """Send groups concurrently; the messages of one group in order, one after another."""
+        if len(groups) == 1:
+            return [self._send_group(groups[0])]  # no hand-off: the low-latency path
+        futures = [self._pool.submit(self._send_group, group) for group in groups]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()

@@ -1,0 +1,160 @@
+"""Planning deliveries for push-worthy outbox events, and claiming due deliveries under a lease.
+
+Safe with many dispatcher processes: events are taken with `FOR UPDATE SKIP LOCKED`, and
+deliveries are claimed by one UPDATE whose subquery skips locked rows and whose WHERE
+re-checks that the row is still pending and unleased. A claim is a lease (`lease_owner`,
+`lease_until`): if the process dies, the rows become claimable again once the lease ends,
+so nothing is lost and only the sends that were in flight may repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from models import Device, Member, OutboxEvent, PushDelivery, new_id
+from models.delivery import PENDING
+from models.outbox import PUSH_PENDING, PUSH_PLANNED
+from shield.events import rule_for
+
+from .settings import PushSettings
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def plan_pending(session: Session, settings: PushSettings, now: datetime, owner: str) -> list[str]:
+    """Create the deliveries of pending push events; return the first-round ones, leased to us.
+
+    One delivery per active device of the owner (none for non-critical events when the
+    member turned push off); ack-required events also get their re-push rounds, due
+    `repush_minutes` after now and cancelled once the event is acknowledged. Commits.
+    """
+    events = (
+        session.execute(
+            select(OutboxEvent)
+            .where(OutboxEvent.push_state == PUSH_PENDING)
+            .order_by(OutboxEvent.seq)
+            .limit(settings.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
+    if not events:
+        session.commit()
+        return []
+    member_ids = {e.member_id for e in events if e.member_id}
+    devices: dict[str, list[Device]] = {}
+    for device in session.execute(
+        select(Device)
+        .where(Device.member_id.in_(member_ids), Device.active.is_(True))
+        .order_by(Device.created_at, Device.id)
+    ).scalars():
+        devices.setdefault(device.member_id, []).append(device)
+    enabled = dict(
+        session.execute(select(Member.id, Member.push_enabled).where(Member.id.in_(member_ids)))
+        .tuples()
+        .all()
+    )
+    lease_until = now + timedelta(seconds=settings.lease_seconds)
+    leased: list[str] = []
+    for event in events:
+        rule = rule_for(event.name)
+        wanted = event.member_id and (rule.critical or enabled.get(event.member_id, True))
+        for device in devices.get(event.member_id, []) if wanted else []:
+            first = PushDelivery(
+                id=new_id("dlv"),
+                event_id=event.id,
+                device_id=device.id,
+                member_id=event.member_id,
+                round=0,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                lease_owner=owner,
+                lease_until=lease_until,
+                created_at=now,
+            )
+            session.add(first)
+            leased.append(first.id)
+            if rule.ack_required:
+                for round_, minutes in enumerate(settings.repush_minutes, start=1):
+                    session.add(
+                        PushDelivery(
+                            id=new_id("dlv"),
+                            event_id=event.id,
+                            device_id=device.id,
+                            member_id=event.member_id,
+                            round=round_,
+                            status=PENDING,
+                            attempts=0,
+                            next_attempt_at=now + timedelta(minutes=minutes),
+                            created_at=now,
+                        )
+                    )
+        event.push_state = PUSH_PLANNED
+    try:
+        session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        # Only without row locks (SQLite): another dispatcher planned the same events first.
+        session.rollback()
+        log.info("push planning lost a race, retrying next pass: %s", type(exc).__name__)
+        return []
+    return leased
+
+
+def _claimable(now: datetime):
+    return and_(
+        PushDelivery.status == PENDING,
+        PushDelivery.next_attempt_at <= now,
+        or_(PushDelivery.lease_until.is_(None), PushDelivery.lease_until < now),
+    )
+
+
+def claim_due(
+    session: Session, settings: PushSettings, now: datetime, owner: str, limit: int
+) -> list[str]:
+    """Lease up to `limit` due deliveries to `owner`, oldest due first. Commits."""
+    due = (
+        select(PushDelivery.id)
+        .where(_claimable(now))
+        .order_by(PushDelivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = (
+        session.execute(
+            update(PushDelivery)
+            .where(PushDelivery.id.in_(due), _claimable(now))
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=settings.lease_seconds))
+            .returning(PushDelivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    session.commit()
+    return list(ids)
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next pending delivery falls due (the epoch when events wait to be planned)."""
+    if (
+        session.execute(
+            select(OutboxEvent.id).where(OutboxEvent.push_state == PUSH_PENDING).limit(1)
+        ).first()
+        is not None
+    ):
+        session.commit()
+        return EPOCH
+    value = session.execute(
+        select(func.min(PushDelivery.next_attempt_at)).where(PushDelivery.status == PENDING)
+    ).scalar_one_or_none()
+    session.commit()
+    return value

@@ -1,0 +1,463 @@
+"""A real HTTP server on localhost standing in for Google OAuth and FCM HTTP v1.
+
+- `POST /token`: the OAuth 2.0 JWT-bearer grant google-auth performs with a service
+  account; the assertion is verified (RS256 signature with the account's public key,
+  issuer, audience, scope) before an access token is issued.
+- `POST /v1/projects/<project>/messages:send`: checks the bearer token, the project and
+  the message shape (token, notification, string-only data under 4 KB, android and apns
+  configs), then answers per registration token: success by default, or the scripted
+  errors (`fail(token, UNREGISTERED, ...)`), each with FCM's real error body.
+Every request is kept (`received`), so tests count sends per token and event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# google-auth always names Google's token endpoint as the assertion's audience, whatever
+# token_uri it posts to.
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
+TTL = re.compile(r"^\d+(\.\d{1,9})?s$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict
+    headers: dict = field(default_factory=dict)
+
+
+def _error(
+    status: int,
+    rpc: str,
+    message: str,
+    error_code: str | None = None,
+    violations: list[tuple[str, str]] | None = None,
+    headers: dict | None = None,
+) -> Reply:
+    details = []
+    if error_code:
+        details.append({"@type": FCM_ERROR, "errorCode": error_code})
+    if violations:
+        details.append(
+            {
+                "@type": BAD_REQUEST,
+                "fieldViolations": [{"field": f, "description": d} for f, d in violations],
+            }
+        )
+    body = {"error": {"code": status, "message": message, "status": rpc}}
+    if details:
+        body["error"]["details"] = details
+    return Reply(status, body, headers or {})
+
+
+# The errors FCM documents, with the bodies it sends.
+def UNREGISTERED() -> Reply:  # noqa: N802
+    return _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED")
+
+
+def INVALID_TOKEN() -> Reply:  # noqa: N802
+    return _error(
+        400,
+        "INVALID_ARGUMENT",
+        "The registration token is not a valid FCM registration token",
+        "INVALID_ARGUMENT",
+    )
+
+
+def INVALID_PAYLOAD() -> Reply:  # noqa: N802
+    return _error(
+        400,
+        "INVALID_ARGUMENT",
+        "Invalid value at 'message.data[0].value' (TYPE_STRING), 5",
+        "INVALID_ARGUMENT",
+        [("message.data[0].value", "Invalid value at 'message.data[0].value'")],
+    )
+
+
+def SENDER_ID_MISMATCH() -> Reply:  # noqa: N802
+    return _error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH")
+
+
+def PERMISSION_DENIED() -> Reply:  # noqa: N802
+    return _error(
+        403,
+        "PERMISSION_DENIED",
+        "Firebase Cloud Messaging API has not been used in project 1 before",
+    )
+
+
+def THIRD_PARTY_AUTH_ERROR() -> Reply:  # noqa: N802
+    return _error(
+        401, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service", "THIRD_PARTY_AUTH_ERROR"
+    )
+
+
+def QUOTA_EXCEEDED(retry_after: str | None = None) -> Reply:  # noqa: N802
+    return _error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Quota exceeded for quota metric",
+        "QUOTA_EXCEEDED",
+        headers={"Retry-After": retry_after} if retry_after else None,
+    )
+
+
+def UNAVAILABLE(retry_after: str | None = None) -> Reply:  # noqa: N802
+    return _error(
+        503,
+        "UNAVAILABLE",
+        "The service is currently unavailable.",
+        "UNAVAILABLE",
+        headers={"Retry-After": retry_after} if retry_after else None,
+    )
+
+
+def INTERNAL() -> Reply:  # noqa: N802
+    return _error(500, "INTERNAL", "Internal error encountered.", "INTERNAL")
+
+
+def ACCESS_TOKEN_EXPIRED() -> Reply:  # noqa: N802
+    body = {
+        "error": {
+            "code": 401,
+            "status": "UNAUTHENTICATED",
+            "message": "Request had invalid authentication credentials.",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "ACCESS_TOKEN_EXPIRED",
+                }
+            ],
+        }
+    }
+    return Reply(401, body)
+
+
+@dataclass
+class Received:
+    at: float  # time.time() when the request arrived
+    token: str | None
+    message: dict
+    status: int  # what we answered
+    shape_errors: list[str]
+
+    @property
+    def event_id(self) -> str | None:
+        return (self.message.get("data") or {}).get("eventId")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request, client_address):
+        # A client killed mid-request (the kill -9 test) is expected, not a server bug.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
+class FakeFCM:
+    """Start with `start()`, stop with `stop()`; thread-safe."""
+
+    def __init__(self, project_id: str = "shield-test"):
+        self.project_id = project_id
+        self.client_email = f"push@{project_id}.iam.gserviceaccount.com"
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._lock = threading.Lock()
+        self._scripts: dict[str, list[Reply]] = {}
+        self._always: dict[str, Reply] = {}
+        self._tokens: set[str] = set()
+        self._counter = itertools.count(1)
+        self.received: list[Received] = []
+        self.token_requests = 0
+        self.token_errors: list[str] = []
+        self.delay = 0.0  # seconds to hold every send (requests "in flight")
+        self.in_progress = 0  # sends being answered right now
+        self.held = 0  # sends that waited (or wait) for release()
+        self._gate = threading.Event()  # cleared by hold(): sends wait until release()
+        self._gate.set()
+        self._server: ThreadingHTTPServer | None = None
+        self._connections: set = set()
+
+    # -- set-up ------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def token_uri(self) -> str:
+        return self.url + "/token"
+
+    def write_service_account(self, path: Path) -> Path:
+        pem = self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": self.project_id,
+                    "private_key_id": "test-key-1",
+                    "private_key": pem,
+                    "client_email": self.client_email,
+                    "client_id": "1234567890",
+                    "token_uri": self.token_uri,
+                }
+            )
+        )
+        return path
+
+    def fail(self, token: str, *replies: Reply) -> None:
+        """Answer the next sends to `token` with these replies, in order (then succeed)."""
+        with self._lock:
+            self._scripts.setdefault(token, []).extend(replies)
+
+    def always(self, token: str, reply: Reply | None) -> None:
+        """Answer every send to `token` with `reply` (None: back to success)."""
+        with self._lock:
+            if reply is None:
+                self._always.pop(token, None)
+            else:
+                self._always[token] = reply
+
+    def hold(self) -> None:
+        """Keep every send that arrives from now on waiting (in flight) until release()."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def expire_access_tokens(self) -> None:
+        """Make every issued access token expired (the next send gets ACCESS_TOKEN_EXPIRED)."""
+        with self._lock:
+            self._tokens.clear()
+
+    # -- what happened -----------------------------------------------------------------------
+    def sends(self, token: str | None = None, status: int | None = None) -> list[Received]:
+        with self._lock:
+            return [
+                r
+                for r in self.received
+                if (token is None or r.token == token) and (status is None or r.status == status)
+            ]
+
+    def delivered(self) -> dict[tuple[str, str], int]:
+        """(token, eventId) -> number of accepted sends."""
+        counts: dict[tuple[str, str], int] = {}
+        for r in self.sends(status=200):
+            counts[(r.token, r.event_id)] = counts.get((r.token, r.event_id), 0) + 1
+        return counts
+
+    @property
+    def shape_errors(self) -> list[str]:
+        with self._lock:
+            return [e for r in self.received for e in r.shape_errors]
+
+    # -- serving -----------------------------------------------------------------------------
+    def start(self) -> FakeFCM:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle + delayed ACK add
+            # 40 ms to every keep-alive response.
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def setup(self):
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self):
+                super().finish()
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if self.path == "/token":
+                    reply = fake._token(raw)
+                else:
+                    reply = fake._send(self.path, dict(self.headers.items()), raw)
+                payload = json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-fcm",
+            daemon=True,
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and drop every open (keep-alive) connection."""
+        self.release()
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def _token(self, raw: bytes) -> Reply:
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        with self._lock:
+            self.token_requests += 1
+        try:
+            if form.get("grant_type") != JWT_BEARER:
+                raise ValueError(f"grant_type {form.get('grant_type')!r}")
+            claims = jwt.decode(
+                form.get("assertion", ""),
+                self._key.public_key(),
+                algorithms=["RS256"],
+                audience=GOOGLE_TOKEN_AUDIENCE,
+                issuer=self.client_email,
+            )
+            if FCM_SCOPE not in str(claims.get("scope", "")).split():
+                raise ValueError(f"scope {claims.get('scope')!r}")
+        except (ValueError, jwt.PyJWTError) as exc:
+            with self._lock:
+                self.token_errors.append(str(exc))
+            return Reply(400, {"error": "invalid_grant", "error_description": str(exc)})
+        access = f"ya29.fake-{next(self._counter)}"
+        with self._lock:
+            self._tokens.add(access)
+        return Reply(200, {"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
+
+    def _send(self, path: str, headers: dict, raw: bytes) -> Reply:
+        with self._lock:
+            self.in_progress += 1
+        try:
+            if not self._gate.is_set():
+                with self._lock:
+                    self.held += 1
+                self._gate.wait(timeout=60)
+            if self.delay:
+                time.sleep(self.delay)
+            return self._answer(path, headers, raw)
+        finally:
+            with self._lock:
+                self.in_progress -= 1
+
+    def _answer(self, path: str, headers: dict, raw: bytes) -> Reply:
+        errors: list[str] = []
+        match = SEND_PATH.match(path)
+        if not match or match.group(1) != self.project_id:
+            errors.append(f"path {path}")
+        bearer = headers.get("Authorization", "").removeprefix("Bearer ")
+        try:
+            body = json.loads(raw)
+            message = body["message"]
+        except (ValueError, KeyError, TypeError):
+            body, message = {}, {}
+            errors.append("body is not {message: ...}")
+        token = message.get("token")
+        with self._lock:
+            known = bearer in self._tokens
+        if not known:
+            reply = ACCESS_TOKEN_EXPIRED()
+            errors = []  # not a shape problem
+        else:
+            errors += _shape_errors(headers, body, message)
+            reply = (
+                self._scripted(token)
+                if not errors
+                else _error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "; ".join(errors),
+                    "INVALID_ARGUMENT",
+                    [("message", e) for e in errors],
+                )
+            )
+            if reply is None:
+                n = next(self._counter)
+                reply = Reply(200, {"name": f"projects/{self.project_id}/messages/{n}"})
+        with self._lock:
+            self.received.append(Received(time.time(), token, message, reply.status, errors))
+        return reply
+
+    def _scripted(self, token: str | None) -> Reply | None:
+        with self._lock:
+            queue = self._scripts.get(token)
+            if queue:
+                return queue.pop(0)
+            return self._always.get(token)
+
+
+def _shape_errors(headers: dict, body: dict, message: dict) -> list[str]:
+    errors = []
+    if not headers.get("Content-Type", "").startswith("application/json"):
+        errors.append("Content-Type is not JSON")
+    if body.get("validate_only") not in (False, None):
+        errors.append("validate_only set")
+    if not isinstance(message.get("token"), str) or not message.get("token"):
+        errors.append("message.token missing")
+    note = message.get("notification") or {}
+    if not isinstance(note.get("title"), str) or not isinstance(note.get("body"), str):
+        errors.append("notification.title/body missing")
+    data = message.get("data")
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        errors.append("data values must be strings")
+    elif len(json.dumps(data, separators=(",", ":")).encode()) >= 4096:
+        errors.append("data payload over 4 KB")
+    android = message.get("android") or {}
+    if android.get("priority") not in ("HIGH", "NORMAL"):
+        errors.append(f"android.priority {android.get('priority')!r}")
+    if not TTL.match(str(android.get("ttl", ""))):
+        errors.append(f"android.ttl {android.get('ttl')!r}")
+    if not isinstance(android.get("collapse_key"), str):
+        errors.append("android.collapse_key missing")
+    apns_headers = (message.get("apns") or {}).get("headers") or {}
+    if apns_headers.get("apns-priority") not in ("10", "5"):
+        errors.append(f"apns-priority {apns_headers.get('apns-priority')!r}")
+    if (
+        len(str(apns_headers.get("apns-collapse-id", "")).encode()) > 64
+        or "apns-collapse-id" not in apns_headers
+    ):
+        errors.append("apns-collapse-id missing or over 64 bytes")
+    if not all(isinstance(v, str) for v in apns_headers.values()):
+        errors.append("apns header values must be strings")
+    return errors

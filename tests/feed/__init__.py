@@ -1,0 +1,1 @@
+"""Event feed and ack tests."""

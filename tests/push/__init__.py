@@ -1,0 +1,1 @@
+"""Push delivery tests: pyfcm against a local FCM and OAuth stand-in."""

@@ -1,0 +1,173 @@
+"""The addon's small parts, without a server: frames, limits, origins, rooms, settings,
+in-process presence."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from shield.auth import Principal
+from shield.realtime import has_live_socket, push_hold_seconds
+from shield.realtime import protocol as p
+from shield.realtime.connection import Connection
+from shield.realtime.endpoint import origin_allowed
+from shield.realtime.limits import CLOSE, DROP, OK, WARN, FrameLimiter
+from shield.realtime.registry import Registry
+from shield.realtime.settings import Settings, load
+
+
+def test_client_frames_are_parsed_strictly():
+    assert p.parse('{"event": "ping"}') == p.ClientFrame("ping", {})
+    assert p.parse('{"event": "claim_paid_ack", "data": {"claimId": "c"}}').data == {"claimId": "c"}
+    with pytest.raises(p.FrameError) as bad:
+        p.parse('{"event": "subscribe", "data": {}}')
+    assert (bad.value.code, bad.value.original) == ("INVALID_PAYLOAD", "subscribe")
+    with pytest.raises(p.FrameError):
+        p.parse('{"event": "' + "x" * 100 + '"}')
+    assert set(p.ACK_EVENTS) == {"claim_submitted_ack", "claim_approved_ack", "claim_denied_ack",
+                                 "claim_paid_ack", "payout_completed_ack"}
+
+
+def test_last_seq_and_token_forms():
+    assert p.parse_last_seq(None, "connect") is None
+    assert p.parse_last_seq("12", "connect") == 12
+    assert p.parse_last_seq(7, "auth") == 7
+    for bad in ("-1", "x", True, 1.5, [1]):
+        with pytest.raises(p.FrameError):
+            p.parse_last_seq(bad, "auth")
+    assert p.auth_token("Bearer abc") == "abc"
+    assert p.auth_token("abc") == "abc"
+    assert p.auth_token("Bearer ") is None
+    assert p.auth_token(42) is None
+
+
+def test_outgoing_keys_acks_by_claim_or_payout():
+    paid = p.outgoing(5, "evt_1", "claim_paid", "m", "member", {"data": {"claimId": "clm_1"}})
+    assert paid.ack_required and paid.ack_key == ("claim_paid", "clm_1")
+    payout = p.outgoing(6, "evt_2", "payout_completed", "m", "member",
+                        {"data": {"payoutId": "pay_1", "claimId": "clm_1"}})
+    assert payout.ack_key == ("payout_completed", "pay_1")
+    optional = p.outgoing(7, "evt_3", "claim_submitted", "m", "member", {"data": {"claimId": "c"}})
+    assert not optional.ack_required and optional.ack_key == ("claim_submitted", "c")
+    plain = p.outgoing(8, "evt_4", "coverage_updated", "m", "member", {"data": {"claimId": "c"}})
+    assert plain.ack_key is None
+    assert '"id":"evt_4"' in plain.text and '"seq":8' in plain.text
+
+
+def test_rate_limiter_warns_once_a_second_and_closes_a_flood():
+    limiter = FrameLimiter(rate=10, close_after=20, now=0.0)
+    assert [limiter.check(0.0) for _ in range(10)] == [OK] * 10
+    assert limiter.check(0.0) == WARN
+    assert limiter.check(0.01) == DROP
+    assert limiter.check(0.2) == OK  # refilled 2 tokens
+    verdicts = [limiter.check(0.2) for _ in range(30)]
+    assert verdicts[-1] == CLOSE and verdicts.count(WARN) == 0
+    steady = FrameLimiter(rate=10, close_after=20, now=0.0)
+    assert all(steady.check(t / 10) == OK for t in range(100))  # 10 per second forever
+
+
+def test_origins():
+    allowed = ("https://app.example.com",)
+    assert origin_allowed("https://app.example.com/", "api.example.com", allowed)
+    assert not origin_allowed("https://evil.example.com", "api.example.com", allowed)
+    assert not origin_allowed("https://api.example.com", "api.example.com", allowed)
+    assert origin_allowed("https://api.example.com", "api.example.com", ())  # same origin
+    assert not origin_allowed("https://evil.example.com", "api.example.com", ())
+    assert origin_allowed("https://anything.example", "api.example.com", ("*",))
+
+
+class _FakeWs:
+    connected = True
+    pong_received = True
+
+    def __init__(self):
+        self.sent: list = []
+        self.event = threading.Event()
+
+    def send(self, data):
+        self.sent.append(data)
+
+
+class _Later:
+    """A spawn that runs tasks when asked (the real ones run on another greenlet/thread)."""
+
+    def __init__(self):
+        self.tasks: list = []
+
+    def __call__(self, fn, *args):
+        self.tasks.append((fn, args))
+
+    def run(self):
+        while self.tasks:
+            fn, args = self.tasks.pop(0)
+            fn(*args)
+
+
+def _connection(subject: str, *, admin: bool = False) -> Connection:
+    conn = Connection(_FakeWs(), Settings(), spawn=_Later())
+    conn.principal = Principal(subject, "admin" if admin else "member", None,
+                               datetime.now(UTC))
+    return conn
+
+
+def test_rooms_route_admin_events_to_admins_only():
+    registry = Registry()
+    alice, bob, root = _connection("alice"), _connection("bob"), _connection("root", admin=True)
+    for conn in (alice, bob, root):
+        registry.join(conn)
+    own = p.outgoing(1, "e1", "claim_submitted", "alice", "member", {"data": {}})
+    admin = p.outgoing(2, "e2", "admin_claim_submitted", None, "admin", {"data": {}})
+    assert registry.targets(own) == [alice]
+    assert registry.targets(admin) == [root]
+    registry.leave(root)
+    assert registry.targets(admin) == []
+
+
+def test_connection_sends_backlog_after_replay_once_and_in_order():
+    conn = _connection("alice")
+    events = [p.outgoing(s, f"e{s}", "coverage_updated", "alice", "member", {"data": {}})
+              for s in range(1, 7)]
+    conn.deliver(events[4])  # live while the replay is being read: held back
+    conn.deliver(events[5])
+    conn.start(events[1:5], floor=3)  # replay of 2..5 (5 also came live)
+    conn.deliver(events[5])  # again from another fan-out path: dropped
+    conn._spawn.run()
+    sent = [int(text.split('"seq":')[1].rstrip("}")) for text in conn.ws.sent]
+    assert sent == [2, 3, 4, 5, 6]
+
+
+def test_settings_from_config_then_environment():
+    settings = load({"SHIELD_WS_RATE_LIMIT": 3, "SHIELD_WS_ALLOWED_ORIGINS": ["https://a/"]},
+                    env={"SHIELD_WS_RATE_LIMIT": "99", "SHIELD_WS_PING_INTERVAL": "0.5",
+                         "SHIELD_WS_PG_LISTEN": "0", "REDIS_URL": ""})
+    assert settings.rate_limit == 3
+    assert settings.allowed_origins == ("https://a",)
+    assert settings.ping_interval == 0.5
+    assert settings.pg_listen is False
+    assert settings.redis_url is None
+    assert load({}, env={}).max_message_size == 64 * 1024
+
+
+def test_presence_without_redis_is_this_process(make_app):
+    app = make_app(SHIELD_WS_ENABLED=True, SHIELD_WS_PUSH_HOLD=4)
+    state = app.extensions["shield.realtime"]
+    with app.app_context():
+        assert has_live_socket("alice") is False  # no hub yet
+        hub = state.get_hub()
+        conn = _connection("alice")
+        hub.registry.join(conn)
+        assert has_live_socket("alice") is True
+        assert has_live_socket("bob") is False
+        hub.registry.leave(conn)
+        assert has_live_socket("alice") is False
+        assert push_hold_seconds() == 4
+    assert any(rule.rule == "/shield/ws" for rule in app.url_map.iter_rules())
+    assert app.config["SOCK_SERVER_OPTIONS"] == {"max_message_size": 65536, "ping_interval": None}
+
+
+def test_addon_is_off_by_default(make_app):
+    app = make_app()
+    assert "shield.realtime" not in app.extensions
+    assert not any(rule.rule == "/shield/ws" for rule in app.url_map.iter_rules())
