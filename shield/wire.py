@@ -12,7 +12,8 @@ def dollars(cents: int | None) -> int | float | None:
         return None
     if cents % 100 == 0:
         return cents // 100
-    return float(Decimal(cents) / 100)
+    # Correctly rounded division: repr() of the result is the two-decimal amount.
+    return cents / 100
 
 
 def to_cents(value) -> int:

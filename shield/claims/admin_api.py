@@ -6,7 +6,7 @@ from flask import request
 from marshmallow import fields
 from sqlalchemy import select
 
-from models import Claim, db
+from models import Claim, db, utcnow
 from shield.api import admin_blueprint
 from shield.errors import ApiError
 from shield.idempotency import idempotent
@@ -16,6 +16,7 @@ from shield.requests import int_arg, json_body
 
 from . import service
 from .schemas import ApproveIn, ClaimOut, DenyIn, ProofRequestIn, ReviewIn
+from .serialize import claim_json
 
 bp = admin_blueprint("admin_claims", __name__)
 
@@ -38,7 +39,8 @@ def list_claims():
     if status:
         query = query.where(Claim.status == status)
     claims = db.session.execute(query.limit(limit).offset(offset)).scalars().all()
-    return {"claims": AdminClaimOut(many=True).dump(claims), "count": len(claims),
+    now = utcnow()
+    return {"claims": [claim_json(c, now, with_member=True) for c in claims], "count": len(claims),
             "limit": limit, "offset": offset}
 
 
@@ -48,7 +50,7 @@ def get_claim(claim_id: str):
     claim = db.session.get(Claim, claim_id)
     if claim is None:
         raise ApiError("No such claim.", code="NOT_FOUND", status=404)
-    return AdminClaimOut().dump(claim)
+    return claim_json(claim, utcnow(), with_member=True)
 
 
 @bp.post("/claims/<claim_id>/review")
@@ -57,7 +59,7 @@ def review(claim_id: str):
     ReviewIn().load(json_body(optional=True))
     claim = service.start_review(db.session, claim_id)
     db.session.commit()
-    return AdminClaimOut().dump(claim)
+    return claim_json(claim, utcnow(), with_member=True)
 
 
 @bp.post("/claims/<claim_id>/approve")
@@ -66,7 +68,7 @@ def review(claim_id: str):
 def approve(claim_id: str):
     data = ApproveIn().load(json_body(optional=True))
     claim = service.approve(db.session, claim_id, data["decision_notes"])
-    return AdminClaimOut().dump(claim), 200
+    return claim_json(claim, utcnow(), with_member=True), 200
 
 
 @bp.post("/claims/<claim_id>/deny")
@@ -75,7 +77,7 @@ def deny(claim_id: str):
     data = DenyIn().load(json_body())
     claim = service.deny(db.session, claim_id, data["denial_code"], data["decision_notes"])
     db.session.commit()
-    return AdminClaimOut().dump(claim)
+    return claim_json(claim, utcnow(), with_member=True)
 
 
 @bp.post("/claims/<claim_id>/pay")
@@ -84,7 +86,7 @@ def deny(claim_id: str):
 def pay(claim_id: str):
     json_body(optional=True)
     claim = pay_claim(db.session, claim_id)
-    return AdminClaimOut().dump(claim), 200
+    return claim_json(claim, utcnow(), with_member=True), 200
 
 
 @bp.post("/claims/<claim_id>/proof-request")
@@ -93,4 +95,4 @@ def request_proof(claim_id: str):
     data = ProofRequestIn().load(json_body(optional=True))
     claim = service.request_proof(db.session, claim_id, data["message"], data["due_by"])
     db.session.commit()
-    return AdminClaimOut().dump(claim)
+    return claim_json(claim, utcnow(), with_member=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
-from models import db
+from models import db, utcnow
 from shield.api import member_blueprint
 from shield.openapi import doc
 from shield.polling import conditional_get
@@ -12,6 +12,7 @@ from shield.requests import json_body
 
 from . import service
 from .schemas import ClaimIn, ClaimListOut, ClaimOut, ProofUploadIn
+from .serialize import claim_json
 
 bp = member_blueprint("claims", __name__)
 
@@ -22,8 +23,8 @@ def list_claims():
     member_id = g.principal.id
 
     def build(now):
-        claims = service.list_member_claims(db.session, member_id)
-        body = {"claims": ClaimOut(many=True, now=now).dump(claims), "count": len(claims)}
+        rows = service.list_member_claim_rows(db.session, member_id)
+        body = {"claims": [claim_json(row, now) for row in rows], "count": len(rows)}
         return body, service.next_clock_change(db.session, member_id, now)
 
     return conditional_get("claims", "claims", build)
@@ -36,7 +37,7 @@ def get_claim(claim_id: str):
 
     def build(now):
         claim = service.get_member_claim(db.session, member_id, claim_id)
-        return ClaimOut(now=now).dump(claim), service.next_clock_change(db.session, member_id, now)
+        return claim_json(claim, now), service.next_clock_change(db.session, member_id, now)
 
     return conditional_get("claims", f"claim:{claim_id}", build)
 
@@ -47,7 +48,7 @@ def submit_claim():
     data = ClaimIn().load(json_body())
     claim = service.submit_claim(db.session, g.principal, data)
     db.session.commit()
-    return ClaimOut().dump(claim), 201
+    return claim_json(claim, utcnow()), 201
 
 
 @bp.post("/claims/<claim_id>/proof")
@@ -56,4 +57,4 @@ def upload_proof(claim_id: str):
     data = ProofUploadIn().load(json_body())
     claim = service.upload_proof(db.session, g.principal.id, claim_id, data["document_url"])
     db.session.commit()
-    return ClaimOut().dump(claim)
+    return claim_json(claim, utcnow())

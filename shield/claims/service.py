@@ -50,6 +50,16 @@ def list_member_claims(session: Session, member_id: str) -> list[Claim]:
     )
 
 
+def list_member_claim_rows(session: Session, member_id: str) -> list:
+    """The member's claims as plain rows (no ORM objects: the polling 200's hot path)."""
+    from .serialize import CLAIM_COLUMNS
+
+    return list(session.execute(
+        select(*CLAIM_COLUMNS).where(Claim.member_id == member_id)
+        .order_by(Claim.submitted_at.desc())
+    ))
+
+
 def next_clock_change(session: Session, member_id: str, now: datetime) -> datetime | None:
     """The next appeal deadline of the member's claims (when `appealable` flips)."""
     return session.execute(

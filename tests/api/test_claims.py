@@ -353,3 +353,28 @@ def test_detail_etag(app, client, auth, admin):
     act(client, admin, cid, "review")
     r = client.get(f"{CLAIMS}/{cid}", headers=auth("alice", **{"If-None-Match": etag}))
     assert r.status_code == 200 and r.json["status"] == "under_review"
+
+
+def test_hand_written_serializer_matches_documented_schema(app, client, auth, admin):
+    """The fast claim_json and the ClaimOut schema (OpenAPI) describe the same JSON."""
+    from shield.claims.schemas import ClaimOut
+    from shield.claims.serialize import claim_json
+
+    with app.app_context():
+        subscribe("alice", "pro")
+    ids = [submit(client, auth, amount=a)["claimId"] for a in (45.5, 80, 19.99, 120, 60)]
+    act(client, admin, ids[1], "review")
+    act(client, admin, ids[2], "approve")
+    act(client, admin, ids[3], "approve")
+    act(client, admin, ids[3], "pay")
+    act(client, admin, ids[3], "proof-request")
+    act(client, admin, ids[4], "deny", {"denialCode": "D007", "decisionNotes": "late"})
+    act(client, admin, ids[0], "deny", {"denialCode": "D001"})
+    with app.app_context():
+        for now in (utcnow(), utcnow() + timedelta(days=40)):
+            for claim in db.session.scalars(select(Claim)):
+                assert claim_json(claim, now) == ClaimOut(now=now).dump(claim), claim.status
+    listed = client.get(CLAIMS, headers=auth("alice")).json["claims"]
+    assert {c["status"] for c in listed} == {"submitted", "under_review", "approved", "paid",
+                                             "denied"} - {"submitted"}
+    assert any(c["amount"] == 19.99 for c in listed)
