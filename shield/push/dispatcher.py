@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from models import DeliveryAttempt, Device, EventAck, OutboxEvent, PushDelivery, utcnow
 from models.delivery import CANCELLED, FAILED, PENDING, SENT
+from shield.events import rule_for
 
 from . import results as r
 from .messages import PayloadTooLarge, PushMessage, build_message
@@ -101,14 +102,16 @@ def send_batch(
         )
         .order_by(OutboxEvent.seq, PushDelivery.round, PushDelivery.id)
     ).all()
-    repushed = {ev.id for dlv, ev, _ in rows if dlv.round}
+    # Ack-required events: a re-push round, or a first push held for a socket ack, is
+    # cancelled once the app has acknowledged the event (over REST or the socket).
+    ackable = {ev.id for _, ev, _ in rows if rule_for(ev.name).ack_required}
     acked = (
         set(
             session.execute(
-                select(EventAck.event_id).where(EventAck.event_id.in_(repushed))
+                select(EventAck.event_id).where(EventAck.event_id.in_(ackable))
             ).scalars()
         )
-        if repushed
+        if ackable
         else set()
     )
     paused = active_pauses(session, now)
@@ -123,7 +126,7 @@ def send_batch(
                 status=CANCELLED,
                 last_error=f"device deactivated ({dev.deactivated_reason or 'inactive'})",
             )
-        elif dlv.round and ev.id in acked:
+        elif ev.id in acked:
             _finish(session, dlv.id, owner, status=CANCELLED, last_error="acknowledged")
         elif now - dlv.created_at > ttl:
             _finish(session, dlv.id, owner, status=FAILED, last_error="expired (past the TTL)")

@@ -67,6 +67,7 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
     for event in events:
         rule = rule_for(event.name)
         wanted = event.member_id and (rule.critical or enabled.get(event.member_id, True))
+        hold = socket_hold_seconds(event.member_id) if wanted and rule.ack_required else 0.0
         for device in devices.get(event.member_id, []) if wanted else []:
             first = PushDelivery(
                 id=new_id("dlv"),
@@ -76,13 +77,14 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
                 round=0,
                 status=PENDING,
                 attempts=0,
-                next_attempt_at=now,
-                lease_owner=owner,
-                lease_until=lease_until,
+                next_attempt_at=now + timedelta(seconds=hold),
+                lease_owner=None if hold else owner,
+                lease_until=None if hold else lease_until,
                 created_at=now,
             )
             session.add(first)
-            leased.append(first.id)
+            if not hold:
+                leased.append(first.id)
             if rule.ack_required:
                 for round_, minutes in enumerate(settings.repush_minutes, start=1):
                     session.add(
@@ -107,6 +109,21 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
         log.info("push planning lost a race, retrying next pass: %s", type(exc).__name__)
         return []
     return leased
+
+
+def socket_hold_seconds(member_id: str) -> float:
+    """How long an ack-required push waits for a socket ack (0: push at once).
+
+    A member with a live socket gets the event there first; if the app acks it over the
+    socket within the hold, the push is cancelled, otherwise it goes out as usual.
+    """
+    try:
+        from shield.realtime.presence import has_live_socket, push_hold_seconds
+
+        return push_hold_seconds() if has_live_socket(member_id) else 0.0
+    except Exception:  # presence is best effort: never delay or lose a push over it
+        log.exception("socket presence lookup failed; pushing at once")
+        return 0.0
 
 
 def _claimable(now: datetime):

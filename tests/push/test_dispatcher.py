@@ -114,12 +114,55 @@ def test_an_ack_before_planning_still_stops_the_rounds(pctx, fcm):
     ack_event(db.session, _principal("alice"), event_id, via="rest")  # before any dispatch
     db.session.commit()
     now = utcnow()
-    dispatch_push(now=now)  # the first push still goes out
+    dispatch_push(now=now)  # the app already has it: no visible push
     dispatch_push(now=now + timedelta(hours=2))
-    assert len(fcm.sends()) == 1
+    assert fcm.sends() == []
     rows = _deliveries(event_id)
-    assert [d.status for d in rows] == [SENT, CANCELLED, CANCELLED, CANCELLED]
-    assert all(d.last_error == "acknowledged" for d in rows[1:])
+    assert [d.status for d in rows] == [CANCELLED] * 4
+    assert all(d.last_error == "acknowledged" for d in rows)
+
+
+def _live_socket(monkeypatch, hold=10.0):
+    import shield.realtime.presence as presence
+
+    monkeypatch.setattr(presence, "has_live_socket", lambda member_id, app=None: True)
+    monkeypatch.setattr(presence, "push_hold_seconds", lambda app=None: hold)
+
+
+def test_a_live_socket_holds_the_critical_push_and_its_ack_cancels_it(pctx, fcm, monkeypatch):
+    _live_socket(monkeypatch)
+    device("alice", "tok-hold-0000001")
+    event_id = emit("alice", "claim_paid")
+    now = utcnow()
+    dispatch_push(now=now)
+    assert fcm.sends() == []  # held for the socket ack
+    ack_event(db.session, _principal("alice"), event_id, via="socket")
+    db.session.commit()
+    dispatch_push(now=now + timedelta(seconds=11))
+    dispatch_push(now=now + timedelta(hours=2))
+    assert fcm.sends() == []
+    assert [d.status for d in _deliveries(event_id)] == [CANCELLED] * 4
+
+
+def test_without_a_socket_ack_the_held_push_goes_out(pctx, fcm, monkeypatch):
+    _live_socket(monkeypatch)
+    device("alice", "tok-hold-0000002")
+    event_id = emit("alice", "payout_completed")
+    now = utcnow()
+    dispatch_push(now=now)
+    dispatch_push(now=now + timedelta(seconds=5))
+    assert fcm.sends() == []
+    dispatch_push(now=now + timedelta(seconds=11))
+    assert len(fcm.sends()) == 1
+    assert _deliveries(event_id)[0].status == SENT
+
+
+def test_a_live_socket_does_not_hold_events_without_acks(pctx, fcm, monkeypatch):
+    _live_socket(monkeypatch)
+    device("alice", "tok-hold-0000003")
+    emit("alice", "claim_approved")
+    dispatch_push(now=utcnow())
+    assert len(fcm.sends()) == 1
 
 
 def test_a_crashed_dispatchers_lease_expires_and_the_work_is_done(pctx, fcm):
