@@ -6,6 +6,7 @@ from flask import g
 
 from models import db
 from shield.api import member_blueprint
+from shield.openapi import doc
 from shield.requests import json_body
 
 from . import service
@@ -15,6 +16,7 @@ bp = member_blueprint("devices", __name__)
 
 
 @bp.post("/devices")
+@doc(summary="Register a push token (201 new, 200 known)", body=DeviceIn, response=DeviceOut, status=201)
 def register():
     data = DeviceIn().load(json_body())
     device, created = service.register(db.session, g.principal, data["token"], data["platform"])
@@ -23,6 +25,7 @@ def register():
 
 
 @bp.delete("/devices/<token>")
+@doc(summary="Unregister one of my push tokens")
 def unregister(token: str):
     service.unregister(db.session, g.principal.id, token)
     db.session.commit()
@@ -30,6 +33,7 @@ def unregister(token: str):
 
 
 @bp.get("/devices")
+@doc(summary="My active devices", response=DeviceListOut)
 def list_devices():
     devices = service.active_devices(db.session, g.principal.id)
     return DeviceListOut().dump({"devices": devices})

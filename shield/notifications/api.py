@@ -6,6 +6,7 @@ from flask import g
 
 from models import db
 from shield.api import member_blueprint
+from shield.openapi import doc
 from shield.polling import conditional_get
 from shield.requests import int_arg, json_body
 
@@ -16,6 +17,7 @@ bp = member_blueprint("notifications", __name__)
 
 
 @bp.get("/notifications")
+@doc(summary="My notification inbox with unreadCount (ETag-aware)", response=InboxOut, polled=True)
 def list_notifications():
     member_id = g.principal.id
     limit = int_arg("limit", service.DEFAULT_LIMIT, minimum=1, maximum=service.MAX_LIMIT)
@@ -30,6 +32,7 @@ def list_notifications():
 
 
 @bp.post("/notifications/<notification_id>/read")
+@doc(summary="Mark one notification read", response=ReadOut)
 def mark_read(notification_id: str):
     EmptyIn().load(json_body(optional=True))
     member_id = g.principal.id
@@ -41,6 +44,7 @@ def mark_read(notification_id: str):
 
 
 @bp.post("/notifications/read-all")
+@doc(summary="Mark every notification read", response=ReadAllOut)
 def mark_all_read():
     EmptyIn().load(json_body(optional=True))
     member_id = g.principal.id
@@ -52,12 +56,14 @@ def mark_all_read():
 
 
 @bp.get("/notifications/preferences")
+@doc(summary="My push preference", response=PreferencesOut)
 def get_preferences():
     return PreferencesOut().dump({"push_enabled": service.push_enabled(db.session,
                                                                       g.principal.id)})
 
 
 @bp.put("/notifications/preferences")
+@doc(summary="Turn push off or on for non-critical events", body=PreferencesIn, response=PreferencesOut)
 def set_preferences():
     data = PreferencesIn().load(json_body())
     enabled = service.set_push_enabled(db.session, g.principal, data["push_enabled"])

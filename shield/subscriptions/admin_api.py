@@ -6,6 +6,7 @@ from models import db, utcnow
 from models.member import Member
 from shield.api import admin_blueprint
 from shield.errors import NotFound
+from shield.openapi import doc
 from shield.requests import json_body
 
 from . import service
@@ -28,6 +29,7 @@ def _dump(subscription, now):
 
 
 @bp.post("/members/<member_id>/subscription")
+@doc(summary="Start a member's subscription", body=CreateSubscriptionIn, response=AdminSubscriptionOut, status=201)
 def create(member_id: str):
     member_id = _member_id(member_id)
     data = CreateSubscriptionIn().load(json_body())
@@ -40,12 +42,14 @@ def create(member_id: str):
 
 
 @bp.get("/members/<member_id>/subscription")
+@doc(summary="A member's subscription", response=AdminSubscriptionOut)
 def show(member_id: str):
     subscription = service.require_subscription(db.session, _member_id(member_id))
     return _dump(subscription, utcnow())
 
 
 @bp.post("/members/<member_id>/subscription/status")
+@doc(summary="Change a subscription's status", body=StatusIn, response=AdminSubscriptionOut)
 def change_status(member_id: str):
     member_id = _member_id(member_id)
     data = StatusIn().load(json_body())
@@ -57,6 +61,7 @@ def change_status(member_id: str):
 
 
 @bp.post("/members/<member_id>/subscription/plan")
+@doc(summary="Move a member to another plan (limits apply at once)", body=PlanIn, response=AdminSubscriptionOut)
 def change_plan(member_id: str):
     member_id = _member_id(member_id)
     data = PlanIn().load(json_body())

@@ -6,6 +6,7 @@ from flask import g
 
 from models import db, utcnow
 from shield.api import member_blueprint
+from shield.openapi import doc
 from shield.polling import conditional_get
 from shield.requests import json_body
 
@@ -16,6 +17,7 @@ bp = member_blueprint("subscriptions", __name__)
 
 
 @bp.get("/subscription")
+@doc(summary="My subscription, coverage and cancellation state (ETag-aware)", response=SubscriptionOut, polled=True)
 def get_subscription():
     member_id = g.principal.id
 
@@ -28,6 +30,7 @@ def get_subscription():
 
 
 @bp.post("/subscription/cancel")
+@doc(summary="Cancel my subscription (not within 90 days of a payout)", body=CancelIn, response=SubscriptionOut)
 def cancel():
     data = CancelIn().load(json_body(optional=True))
     now = utcnow()
