@@ -50,10 +50,13 @@ def configure(app: Flask, config: Mapping | None, overrides: Mapping) -> None:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
     else:
         app.config.setdefault(
-            "SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True},
         )
     shield_config.resolve_jwt(app.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def register_extensions(app: Flask) -> None:

@@ -47,26 +47,33 @@ def _drain(name: str, claim: Callable, handle: Callable, now: datetime | None) -
     return done
 
 
-def renew_subscriptions(now: datetime | None = None, *,
-                        billing: BillingProvider | None = None) -> int:
+def renew_subscriptions(
+    now: datetime | None = None, *, billing: BillingProvider | None = None
+) -> int:
     """Charge every due active subscription; returns how many were charged or failed."""
     return _drain(
-        "renew_subscriptions", service.claim_due_renewal,
-        lambda sub, at: service.renew(db.session, sub, at, billing), now,
+        "renew_subscriptions",
+        service.claim_due_renewal,
+        lambda sub, at: service.renew(db.session, sub, at, billing),
+        now,
     )
 
 
 def reset_coverage_periods(now: datetime | None = None) -> int:
     """Start the new coverage period of every subscription past its anniversary."""
     return _drain(
-        "reset_coverage_periods", service.claim_period_reset,
-        lambda sub, at: current_period(db.session, sub, at, lock=True), now,
+        "reset_coverage_periods",
+        service.claim_period_reset,
+        lambda sub, at: current_period(db.session, sub, at, lock=True),
+        now,
     )
 
 
 def expire_cancellation_restrictions(now: datetime | None = None) -> int:
     """Announce every cancellation restriction that has ended (once per payout)."""
     return _drain(
-        "expire_cancellation_restrictions", service.claim_restriction_expiry,
-        lambda sub, at: service.announce_restriction_expiry(db.session, sub, at), now,
+        "expire_cancellation_restrictions",
+        service.claim_restriction_expiry,
+        lambda sub, at: service.announce_restriction_expiry(db.session, sub, at),
+        now,
     )

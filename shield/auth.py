@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from flask import current_app, g, request
@@ -58,7 +58,7 @@ def decode_token(token: str, config) -> Principal:
         id=sub,
         role=ROLE_ADMIN if is_admin else ROLE_MEMBER,
         email=email,
-        expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc),
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
     )
 
 
@@ -135,15 +135,25 @@ def current_principal() -> Principal:
 
 
 def issue_token(
-    config, subject: str, *, admin: bool = False, email: str | None = None,
-    ttl: timedelta = timedelta(days=30), now: datetime | None = None,
+    config,
+    subject: str,
+    *,
+    admin: bool = False,
+    email: str | None = None,
+    ttl: timedelta = timedelta(days=30),
+    now: datetime | None = None,
 ) -> str:
     """Sign a token valid for this configuration (dev tooling and tests)."""
     key = config.get("SHIELD_JWT_SIGN_KEY")
     if not key:
         raise RuntimeError("no signing key: set SHIELD_JWT_PRIVATE_KEY to mint RS256 tokens")
-    now = now or datetime.now(timezone.utc)
-    claims = {"sub": subject, "iat": now, "exp": now + ttl, "role": ROLE_ADMIN if admin else ROLE_MEMBER}
+    now = now or datetime.now(UTC)
+    claims = {
+        "sub": subject,
+        "iat": now,
+        "exp": now + ttl,
+        "role": ROLE_ADMIN if admin else ROLE_MEMBER,
+    }
     if email:
         claims["email"] = email
     if config.get("SHIELD_JWT_ISSUER"):

@@ -20,8 +20,15 @@ def token_command(user: str, admin: bool, email: str | None, days: int) -> None:
     """Print a bearer token for USER valid for the running configuration."""
     from datetime import timedelta
 
-    click.echo(issue_token(current_app.config, user, admin=admin,
-                           email=email or f"{user}@example.com", ttl=timedelta(days=days)))
+    click.echo(
+        issue_token(
+            current_app.config,
+            user,
+            admin=admin,
+            email=email or f"{user}@example.com",
+            ttl=timedelta(days=days),
+        )
+    )
 
 
 @shield_cli.command("seed")
@@ -41,10 +48,12 @@ def demo_tokens_command() -> None:
     from .seed import DEMO_ADMIN, DEMO_MEMBER
 
     config = current_app.config
-    member = issue_token(config, DEMO_MEMBER, email=f"{DEMO_MEMBER}@example.com",
-                         ttl=timedelta(days=7))
-    admin = issue_token(config, DEMO_ADMIN, admin=True, email=f"{DEMO_ADMIN}@example.com",
-                        ttl=timedelta(days=7))
+    member = issue_token(
+        config, DEMO_MEMBER, email=f"{DEMO_MEMBER}@example.com", ttl=timedelta(days=7)
+    )
+    admin = issue_token(
+        config, DEMO_ADMIN, admin=True, email=f"{DEMO_ADMIN}@example.com", ttl=timedelta(days=7)
+    )
     click.echo("\nDemo tokens (valid 7 days):")
     click.echo(f"  export MEMBER_TOKEN={member}")
     click.echo(f"  export ADMIN_TOKEN={admin}\n")

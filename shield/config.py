@@ -23,7 +23,7 @@ def database_url(raw: str | None) -> str | None:
         return None
     for prefix in ("postgres://", "postgresql://"):
         if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix):]
+            return "postgresql+psycopg://" + raw[len(prefix) :]
     return raw
 
 
@@ -71,7 +71,8 @@ def resolve_jwt(config: dict) -> None:
         log.warning(
             "\n%s\nUSING THE BUILT-IN DEVELOPMENT JWT SECRET. Set SHIELD_JWT_SECRET (HS256) or "
             "SHIELD_JWT_PUBLIC_KEY (RS256) for anything but local development.\n%s",
-            "!" * 78, "!" * 78,
+            "!" * 78,
+            "!" * 78,
         )
         secret = DEV_JWT_SECRET
     config["SHIELD_JWT_VERIFY_KEY"] = secret

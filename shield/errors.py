@@ -32,8 +32,14 @@ class ApiError(Exception):
     status = 400
     code = "INVALID_PAYLOAD"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 details: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code:

@@ -25,8 +25,11 @@ class Money(fields.Field):
         try:
             cents = to_cents(value)
         except ValueError as exc:
-            raise ValidationError(f"Must be an amount in dollars with {exc}." if "decimal" in str(exc)
-                                  else "Must be an amount in dollars, like 45.5.") from None
+            raise ValidationError(
+                f"Must be an amount in dollars with {exc}."
+                if "decimal" in str(exc)
+                else "Must be an amount in dollars, like 45.5."
+            ) from None
         if cents < self.minimum_cents:
             raise ValidationError(f"Must be at least {dollars(self.minimum_cents)}.")
         if self.maximum_cents is not None and cents > self.maximum_cents:

@@ -33,7 +33,9 @@ RUNNING_LEASE = timedelta(minutes=2)
 def _request_hash() -> str:
     body = request.get_data(cache=True) or b""
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
+        canonical = (
+            json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
+        )
     except ValueError:
         canonical = body.decode("utf-8", "replace")
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
@@ -44,21 +46,32 @@ def _claim_key(owner_id: str, key: str, request_hash: str):
     now = utcnow()
     try:
         with db.session.begin_nested():
-            db.session.add(IdempotencyKey(owner_id=owner_id, key=key, request_hash=request_hash,
-                                          status=RUNNING, created_at=now,
-                                          locked_until=now + RUNNING_LEASE))
+            db.session.add(
+                IdempotencyKey(
+                    owner_id=owner_id,
+                    key=key,
+                    request_hash=request_hash,
+                    status=RUNNING,
+                    created_at=now,
+                    locked_until=now + RUNNING_LEASE,
+                )
+            )
         db.session.commit()
         return None
     except IntegrityError:
         db.session.rollback()
     row = db.session.execute(
-        select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+        select(IdempotencyKey)
+        .where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
         .with_for_update()
     ).scalar_one()
     if row.request_hash != request_hash:
         db.session.rollback()
-        raise ApiError("This Idempotency-Key was used with a different request.",
-                       code="IDEMPOTENCY_KEY_REUSED", status=422)
+        raise ApiError(
+            "This Idempotency-Key was used with a different request.",
+            code="IDEMPOTENCY_KEY_REUSED",
+            status=422,
+        )
     if row.status == DONE:
         response = jsonify(row.response_body)
         response.status_code = row.response_status
@@ -67,8 +80,10 @@ def _claim_key(owner_id: str, key: str, request_hash: str):
         return response
     if row.locked_until and row.locked_until > now:
         db.session.rollback()
-        raise Conflict("A request with this Idempotency-Key is still being processed.",
-                       code="IDEMPOTENCY_KEY_IN_USE")
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed.",
+            code="IDEMPOTENCY_KEY_IN_USE",
+        )
     row.locked_until = now + RUNNING_LEASE  # the earlier call died: take it over
     db.session.commit()
     return None
@@ -113,8 +128,11 @@ def idempotent(view):
             raise
         except Exception:
             db.session.rollback()
-            db.session.execute(delete(IdempotencyKey).where(
-                IdempotencyKey.owner_id == principal.id, IdempotencyKey.key == key))
+            db.session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.owner_id == principal.id, IdempotencyKey.key == key
+                )
+            )
             db.session.commit()
             raise
         _store(principal.id, key, status, body)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,6 +38,11 @@ def ensure_member_id(session: Session, member_id: str) -> Member:
     if member is not None:
         return member
     return ensure_member(
-        session, Principal(id=member_id, role="member", email=None,
-                           expires_at=datetime.max.replace(tzinfo=timezone.utc))
+        session,
+        Principal(
+            id=member_id,
+            role="member",
+            email=None,
+            expires_at=datetime.max.replace(tzinfo=UTC),
+        ),
     )

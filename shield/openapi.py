@@ -40,15 +40,29 @@ class ErrorEnvelope(Schema):
     error = fields.Nested(ErrorBody, required=True)
 
 
-def doc(*, summary: str, body: type[Schema] | None = None, response: type[Schema] | None = None,
-        status: int = 200, many: bool = False, polled: bool = False, idempotent: bool = False,
-        tags: list[str] | None = None) -> Callable:
+def doc(
+    *,
+    summary: str,
+    body: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    status: int = 200,
+    many: bool = False,
+    polled: bool = False,
+    idempotent: bool = False,
+    tags: list[str] | None = None,
+) -> Callable:
     """Describe a view for the OpenAPI document."""
 
     def decorate(view):
         view.__openapi__ = {
-            "summary": summary, "body": body, "response": response, "status": status,
-            "many": many, "polled": polled, "idempotent": idempotent, "tags": tags,
+            "summary": summary,
+            "body": body,
+            "response": response,
+            "status": status,
+            "many": many,
+            "polled": polled,
+            "idempotent": idempotent,
+            "tags": tags,
         }
         return view
 
@@ -63,13 +77,18 @@ def _path(rule: str) -> tuple[str, list[str]]:
 def build_spec(app) -> dict:
     """Build the OpenAPI document of every /shield/v1 route of `app`."""
     spec = APISpec(
-        title="Courial Shield API", version=SERVER_VERSION, openapi_version="3.0.3",
+        title="Courial Shield API",
+        version=SERVER_VERSION,
+        openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": "Claims, wallet, subscription and notifications for the Shield app. "
-                             "Events use the envelope of the realtime-events spec."},
+        info={
+            "description": "Claims, wallet, subscription and notifications for the Shield app. "
+            "Events use the envelope of the realtime-events spec."
+        },
     )
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
-                                               "bearerFormat": "JWT"})
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
     spec.components.schema("Error", schema=ErrorEnvelope)
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -95,25 +114,46 @@ def _operation(rule, meta: dict, params: list[str]) -> dict:
             {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
             for n in params
         ],
-        "responses": {k: {"description": v, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Error"}}}} for k, v in ERROR_STATUSES.items()},
+        "responses": {
+            k: {
+                "description": v,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+            for k, v in ERROR_STATUSES.items()
+        },
     }
     if meta.get("idempotent"):
-        op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": True,
-                                 "schema": {"type": "string", "maxLength": 255}})
+        op["parameters"].append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        )
     if meta.get("polled"):
-        op["parameters"].append({"name": "If-None-Match", "in": "header", "required": False,
-                                 "schema": {"type": "string"}})
+        op["parameters"].append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+            }
+        )
         op["responses"]["304"] = {"description": "Not modified since the ETag you hold"}
     if meta.get("body"):
-        op["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": meta["body"]}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": meta["body"]}},
+        }
     response = meta.get("response")
     status = str(meta.get("status", 200))
     if response is not None:
         schema = {"type": "array", "items": response} if meta.get("many") else response
-        op["responses"][status] = {"description": "OK", "content": {"application/json": {
-            "schema": schema}}}
+        op["responses"][status] = {
+            "description": "OK",
+            "content": {"application/json": {"schema": schema}},
+        }
     else:
         op["responses"][status] = {"description": "OK"}
     return op

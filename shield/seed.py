@@ -17,8 +17,12 @@ DEMO_ADMIN = "demo-admin"
 
 
 def _principal(member_id: str, role: str) -> Principal:
-    return Principal(id=member_id, role=role, email=f"{member_id}@example.com",
-                     expires_at=utcnow() + timedelta(days=1))
+    return Principal(
+        id=member_id,
+        role=role,
+        email=f"{member_id}@example.com",
+        expires_at=utcnow() + timedelta(days=1),
+    )
 
 
 def seed_demo() -> bool:
@@ -36,9 +40,18 @@ def seed_demo() -> bool:
         ("OAK-2001", 5500, "Oakland", "CA", "residential_permit", 1),
     ]
     for number, cents, city, state, violation, days_ago in tickets:
-        claims.submit_claim(db.session, member, {
-            "ticket_number": number, "amount_cents": cents, "city": city, "state": state,
-            "violation_type": violation, "ticket_date": (now - timedelta(days=days_ago)).date(),
-        }, now=now)
+        claims.submit_claim(
+            db.session,
+            member,
+            {
+                "ticket_number": number,
+                "amount_cents": cents,
+                "city": city,
+                "state": state,
+                "violation_type": violation,
+                "ticket_date": (now - timedelta(days=days_ago)).date(),
+            },
+            now=now,
+        )
     db.session.commit()
     return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 
@@ -39,6 +39,6 @@ def iso(value: datetime | date | None) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        text = value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
         return text.replace("+00:00", "Z")
     return value.isoformat()

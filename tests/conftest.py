@@ -148,8 +148,9 @@ def token(app):
     """Mint a bearer token: token("alice"), token("root", admin=True)."""
 
     def mint(subject: str, *, admin: bool = False, email: str | None = None, **kw) -> str:
-        return issue_token(app.config, subject, admin=admin,
-                           email=email or f"{subject}@example.com", **kw)
+        return issue_token(
+            app.config, subject, admin=admin, email=email or f"{subject}@example.com", **kw
+        )
 
     return mint
 

@@ -33,7 +33,7 @@ def _parse_object(text: str, pos: int) -> tuple[dict, int]:
         if text[pos] == "}":
             return fields, pos + 1
         m = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\??):\s*").match(text, pos)
-        assert m, text[pos:pos + 60]
+        assert m, text[pos : pos + 60]
         name, optional = m.group(1), bool(m.group(2))
         pos = m.end()
         if text[pos] == "{":
@@ -83,8 +83,18 @@ def _check_value(path: str, kind, value, errors: list[str]) -> None:
     options = [k.strip() for k in kind.split("|")]
     for option in options:
         if option == "string" and isinstance(value, str):
-            if path.endswith(("At", "Date", "Timestamp", "timestamp", "Deadline", "dueBy",
-                              "periodStart", "periodEnd")):
+            if path.endswith(
+                (
+                    "At",
+                    "Date",
+                    "Timestamp",
+                    "timestamp",
+                    "Deadline",
+                    "dueBy",
+                    "periodStart",
+                    "periodEnd",
+                )
+            ):
                 _check_iso(path, value, errors)
             return
         if option == "number" and isinstance(value, int | float) and not isinstance(value, bool):
@@ -139,7 +149,9 @@ def check_envelope(message: dict, *, with_ids: bool = True) -> list[str]:
         errors.append("timestamp missing")
     else:
         _check_iso("timestamp", message["timestamp"], errors)
-    if with_ids and (not isinstance(message.get("seq"), int) or not isinstance(message.get("id"), str)):
+    if with_ids and (
+        not isinstance(message.get("seq"), int) or not isinstance(message.get("id"), str)
+    ):
         errors.append("id/seq missing or mistyped")
     check_fields(name, events[name], message.get("data") or {}, errors)
     return errors

@@ -40,8 +40,12 @@ def list_claims():
         query = query.where(Claim.status == status)
     claims = db.session.execute(query.limit(limit).offset(offset)).scalars().all()
     now = utcnow()
-    return {"claims": [claim_json(c, now, with_member=True) for c in claims], "count": len(claims),
-            "limit": limit, "offset": offset}
+    return {
+        "claims": [claim_json(c, now, with_member=True) for c in claims],
+        "count": len(claims),
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @bp.get("/claims/<claim_id>")
@@ -63,7 +67,12 @@ def review(claim_id: str):
 
 
 @bp.post("/claims/<claim_id>/approve")
-@doc(summary="Approve a claim and start its payout (denied D008/D009 past cap or ticket limit)", body=ApproveIn, response=AdminClaimOut, idempotent=True)
+@doc(
+    summary="Approve a claim and start its payout (denied D008/D009 past cap or ticket limit)",
+    body=ApproveIn,
+    response=AdminClaimOut,
+    idempotent=True,
+)
 @idempotent
 def approve(claim_id: str):
     data = ApproveIn().load(json_body(optional=True))
@@ -90,7 +99,11 @@ def pay(claim_id: str):
 
 
 @bp.post("/claims/<claim_id>/proof-request")
-@doc(summary="Ask the member for proof that the ticket was paid", body=ProofRequestIn, response=AdminClaimOut)
+@doc(
+    summary="Ask the member for proof that the ticket was paid",
+    body=ProofRequestIn,
+    response=AdminClaimOut,
+)
 def request_proof(claim_id: str):
     data = ProofRequestIn().load(json_body(optional=True))
     claim = service.request_proof(db.session, claim_id, data["message"], data["due_by"])

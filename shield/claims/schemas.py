@@ -12,15 +12,18 @@ MAX_CLAIM_CENTS = 1_000_000  # $10,000: larger tickets go to support, not the ap
 
 class ClaimIn(Schema):
     ticket_number = fields.String(
-        data_key="ticketNumber", required=True,
+        data_key="ticketNumber",
+        required=True,
         validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9\-_/. ]+$")],
     )
-    amount_cents = Money(data_key="amount", required=True, minimum_cents=1,
-                         maximum_cents=MAX_CLAIM_CENTS)
+    amount_cents = Money(
+        data_key="amount", required=True, minimum_cents=1, maximum_cents=MAX_CLAIM_CENTS
+    )
     city = fields.String(required=True, validate=validate.Length(min=1, max=128))
     state = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    violation_type = fields.String(data_key="violationType", required=True,
-                                   validate=validate.Length(min=1, max=128))
+    violation_type = fields.String(
+        data_key="violationType", required=True, validate=validate.Length(min=1, max=128)
+    )
     ticket_date = fields.Date(data_key="ticketDate", required=True)
 
 
@@ -34,8 +37,9 @@ class ClaimOut(Schema):
     id = fields.String(data_key="claimId")
     ticket_number = fields.String(data_key="ticketNumber")
     amount_cents = Money(data_key="amount")
-    status = fields.String(validate=validate.OneOf(
-        ["submitted", "under_review", "approved", "paid", "denied"]))
+    status = fields.String(
+        validate=validate.OneOf(["submitted", "under_review", "approved", "paid", "denied"])
+    )
     city = fields.String()
     state = fields.String()
     violation_type = fields.String(data_key="violationType")
@@ -90,15 +94,24 @@ class ReviewIn(Schema):
 
 
 class ApproveIn(Schema):
-    decision_notes = fields.String(data_key="decisionNotes", load_default=None, allow_none=True,
-                                   validate=validate.Length(max=2000))
+    decision_notes = fields.String(
+        data_key="decisionNotes",
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+    )
 
 
 class DenyIn(Schema):
-    denial_code = fields.String(data_key="denialCode", required=True,
-                                validate=validate.OneOf(sorted(DENIAL_CODES)))
-    decision_notes = fields.String(data_key="decisionNotes", load_default=None, allow_none=True,
-                                   validate=validate.Length(max=2000))
+    denial_code = fields.String(
+        data_key="denialCode", required=True, validate=validate.OneOf(sorted(DENIAL_CODES))
+    )
+    decision_notes = fields.String(
+        data_key="decisionNotes",
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+    )
 
 
 class ProofRequestIn(Schema):
@@ -107,5 +120,6 @@ class ProofRequestIn(Schema):
 
 
 class ProofUploadIn(Schema):
-    document_url = fields.Url(data_key="documentUrl", required=True, schemes={"https"},
-                              validate=validate.Length(max=2000))
+    document_url = fields.Url(
+        data_key="documentUrl", required=True, schemes={"https"}, validate=validate.Length(max=2000)
+    )

@@ -15,11 +15,29 @@ from shield.wire import dollars, iso
 CLAIM_COLUMNS = tuple(
     getattr(Claim, name)
     for name in (
-        "id", "member_id", "ticket_number", "amount_cents", "status", "city", "state",
-        "violation_type", "ticket_date", "submitted_at", "updated_at", "estimated_payout_cents",
-        "payout_cents", "deductible_cents", "copay_cents", "approved_at", "paid_at",
-        "denial_code", "decision_notes", "appeal_deadline", "proof_requested_at",
-        "proof_due_by", "proof_uploaded_at",
+        "id",
+        "member_id",
+        "ticket_number",
+        "amount_cents",
+        "status",
+        "city",
+        "state",
+        "violation_type",
+        "ticket_date",
+        "submitted_at",
+        "updated_at",
+        "estimated_payout_cents",
+        "payout_cents",
+        "deductible_cents",
+        "copay_cents",
+        "approved_at",
+        "paid_at",
+        "denial_code",
+        "decision_notes",
+        "appeal_deadline",
+        "proof_requested_at",
+        "proof_due_by",
+        "proof_uploaded_at",
     )
 )
 
@@ -49,7 +67,8 @@ def claim_json(claim, now: datetime, *, with_member: bool = False) -> dict:
         "decisionNotes": claim.decision_notes,
         "appealable": (
             bool(claim.appeal_deadline and now < claim.appeal_deadline)
-            if claim.status == "denied" else None
+            if claim.status == "denied"
+            else None
         ),
         "appealDeadline": iso(claim.appeal_deadline),
         "proofOfPayment": (
@@ -58,7 +77,8 @@ def claim_json(claim, now: datetime, *, with_member: bool = False) -> dict:
                 "dueBy": iso(claim.proof_due_by),
                 "uploadedAt": iso(claim.proof_uploaded_at),
             }
-            if claim.proof_requested_at is not None else None
+            if claim.proof_requested_at is not None
+            else None
         ),
     }
     if with_member:

@@ -54,10 +54,13 @@ def list_member_claim_rows(session: Session, member_id: str) -> list:
     """The member's claims as plain rows (no ORM objects: the polling 200's hot path)."""
     from .serialize import CLAIM_COLUMNS
 
-    return list(session.execute(
-        select(*CLAIM_COLUMNS).where(Claim.member_id == member_id)
-        .order_by(Claim.submitted_at.desc())
-    ))
+    return list(
+        session.execute(
+            select(*CLAIM_COLUMNS)
+            .where(Claim.member_id == member_id)
+            .order_by(Claim.submitted_at.desc())
+        )
+    )
 
 
 def next_clock_change(session: Session, member_id: str, now: datetime) -> datetime | None:
@@ -102,7 +105,9 @@ def submit_claim(
     period = current_period(session, subscription, now)
     plan = PLANS[subscription.plan_id]
     split = payout_split(
-        data["amount_cents"], plan.deductible_cents, remaining_cap_cents(session, subscription, period)
+        data["amount_cents"],
+        plan.deductible_cents,
+        remaining_cap_cents(session, subscription, period),
     )
     claim = Claim(
         member_id=member.id,
@@ -126,8 +131,13 @@ def submit_claim(
             "You already filed a claim for this ticket number.", code="DUPLICATE_CLAIM"
         ) from None
     record(session, "claim_submitted", events.claim_submitted(claim), member_id=member.id, now=now)
-    record(session, "admin_claim_submitted", events.admin_claim_submitted(claim, member),
-           member_id=None, now=now)
+    record(
+        session,
+        "admin_claim_submitted",
+        events.admin_claim_submitted(claim, member),
+        member_id=None,
+        now=now,
+    )
     return claim
 
 
@@ -153,12 +163,23 @@ def _move(claim: Claim, new_status: str, now: datetime) -> str:
     return previous
 
 
-def _record_change(session: Session, claim: Claim, specific: str | None, data: dict | None,
-                   previous: str, now: datetime) -> None:
+def _record_change(
+    session: Session,
+    claim: Claim,
+    specific: str | None,
+    data: dict | None,
+    previous: str,
+    now: datetime,
+) -> None:
     if specific:
         record(session, specific, data, member_id=claim.member_id, now=now)
-    record(session, "claim_status_changed", events.status_change(claim, previous, now),
-           member_id=claim.member_id, now=now)
+    record(
+        session,
+        "claim_status_changed",
+        events.status_change(claim, previous, now),
+        member_id=claim.member_id,
+        now=now,
+    )
 
 
 def start_review(session: Session, claim_id: str, now: datetime | None = None) -> Claim:
@@ -166,33 +187,47 @@ def start_review(session: Session, claim_id: str, now: datetime | None = None) -
     claim = lock_claim(session, claim_id)
     previous = _move(claim, status.UNDER_REVIEW, now)
     claim.reviewed_at = now
-    _record_change(session, claim, "claim_under_review",
-                   {**events.status_change(claim, previous, now)}, previous, now)
+    _record_change(
+        session,
+        claim,
+        "claim_under_review",
+        {**events.status_change(claim, previous, now)},
+        previous,
+        now,
+    )
     return claim
 
 
-def deny(session: Session, claim_id: str, code: str, notes: str | None = None,
-         now: datetime | None = None) -> Claim:
+def deny(
+    session: Session,
+    claim_id: str,
+    code: str,
+    notes: str | None = None,
+    now: datetime | None = None,
+) -> Claim:
     now = now or utcnow()
     claim = lock_claim(session, claim_id)
     return _deny_locked(session, claim, code, notes, now)
 
 
-def _deny_locked(session: Session, claim: Claim, code: str, notes: str | None,
-                 now: datetime) -> Claim:
+def _deny_locked(
+    session: Session, claim: Claim, code: str, notes: str | None, now: datetime
+) -> Claim:
     denial = DENIAL_CODES[code]
     previous = _move(claim, status.DENIED, now)
     claim.denied_at = now
     claim.denial_code = denial.code
     claim.decision_notes = notes
     claim.appeal_deadline = now + APPEAL_WINDOW if denial.appealable else None
-    _record_change(session, claim, "claim_denied", events.claim_denied(claim, previous),
-                   previous, now)
+    _record_change(
+        session, claim, "claim_denied", events.claim_denied(claim, previous), previous, now
+    )
     return claim
 
 
-def approve(session: Session, claim_id: str, notes: str | None = None,
-            now: datetime | None = None) -> Claim:
+def approve(
+    session: Session, claim_id: str, notes: str | None = None, now: datetime | None = None
+) -> Claim:
     """Approve a claim and start its payout; past the ticket limit or cap it is denied."""
     now = now or utcnow()
     claim = lock_claim(session, claim_id)
@@ -226,8 +261,9 @@ def approve(session: Session, claim_id: str, notes: str | None = None,
     )
     session.add(payout)
     session.flush([payout])
-    _record_change(session, claim, "claim_approved", events.claim_approved(claim, previous),
-                   previous, now)
+    _record_change(
+        session, claim, "claim_approved", events.claim_approved(claim, previous), previous, now
+    )
     record(
         session,
         "payout_initiated",
@@ -245,14 +281,21 @@ def approve(session: Session, claim_id: str, notes: str | None = None,
     return claim
 
 
-def request_proof(session: Session, claim_id: str, message: str | None = None,
-                  due_by: datetime | None = None, now: datetime | None = None) -> Claim:
+def request_proof(
+    session: Session,
+    claim_id: str,
+    message: str | None = None,
+    due_by: datetime | None = None,
+    now: datetime | None = None,
+) -> Claim:
     """Ask the member of a paid claim for proof that the ticket was paid."""
     now = now or utcnow()
     claim = lock_claim(session, claim_id)
     if claim.status != status.PAID:
-        raise Conflict("Proof of payment can only be requested on a paid claim.",
-                       details={"status": claim.status})
+        raise Conflict(
+            "Proof of payment can only be requested on a paid claim.",
+            details={"status": claim.status},
+        )
     if due_by is not None and due_by <= now:
         raise Conflict("dueBy must be in the future.", code="INVALID_PAYLOAD", status=422)
     claim.proof_requested_at = now
@@ -260,14 +303,19 @@ def request_proof(session: Session, claim_id: str, message: str | None = None,
     claim.proof_uploaded_at = None
     claim.proof_overdue_alerted_at = None
     claim.updated_at = now
-    record(session, "proof_of_payment_requested",
-           events.proof_requested(claim, message or DEFAULT_PROOF_MESSAGE),
-           member_id=claim.member_id, now=now)
+    record(
+        session,
+        "proof_of_payment_requested",
+        events.proof_requested(claim, message or DEFAULT_PROOF_MESSAGE),
+        member_id=claim.member_id,
+        now=now,
+    )
     return claim
 
 
-def upload_proof(session: Session, member_id: str, claim_id: str, document_url: str,
-                 now: datetime | None = None) -> Claim:
+def upload_proof(
+    session: Session, member_id: str, claim_id: str, document_url: str, now: datetime | None = None
+) -> Claim:
     """Record that the member sent the requested proof of payment."""
     now = now or utcnow()
     claim = get_member_claim(session, member_id, claim_id)

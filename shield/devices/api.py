@@ -16,7 +16,12 @@ bp = member_blueprint("devices", __name__)
 
 
 @bp.post("/devices")
-@doc(summary="Register a push token (201 new, 200 known)", body=DeviceIn, response=DeviceOut, status=201)
+@doc(
+    summary="Register a push token (201 new, 200 known)",
+    body=DeviceIn,
+    response=DeviceOut,
+    status=201,
+)
 def register():
     data = DeviceIn().load(json_body())
     device, created = service.register(db.session, g.principal, data["token"], data["platform"])

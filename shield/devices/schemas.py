@@ -14,10 +14,13 @@ TOKEN_PATTERN = r"^[A-Za-z0-9_\-:.~+=]+$"  # noqa: S105 - a pattern, not a secre
 
 
 class DeviceIn(Schema):
-    token = fields.String(required=True, validate=[
-        validate.Length(min=1, max=MAX_TOKEN),
-        validate.Regexp(TOKEN_PATTERN, error="Not a push registration token."),
-    ])
+    token = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=MAX_TOKEN),
+            validate.Regexp(TOKEN_PATTERN, error="Not a push registration token."),
+        ],
+    )
     platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))
 
 

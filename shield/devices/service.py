@@ -31,8 +31,9 @@ def _by_token(session: Session, token: str) -> Device | None:
     ).scalar_one_or_none()
 
 
-def register(session: Session, principal: Principal, token: str, platform: str,
-             now: datetime | None = None) -> tuple[Device, bool]:
+def register(
+    session: Session, principal: Principal, token: str, platform: str, now: datetime | None = None
+) -> tuple[Device, bool]:
     """Upsert the caller's device; returns (device, created).
 
     The same token again refreshes and reactivates it; a token another member registered
@@ -43,8 +44,14 @@ def register(session: Session, principal: Principal, token: str, platform: str,
     device = _by_token(session, token)
     created = False
     if device is None:
-        device = Device(member_id=member.id, token=token, platform=platform, active=True,
-                        created_at=now, last_seen_at=now)
+        device = Device(
+            member_id=member.id,
+            token=token,
+            platform=platform,
+            active=True,
+            created_at=now,
+            last_seen_at=now,
+        )
         try:
             with session.begin_nested():
                 session.add(device)
@@ -54,8 +61,9 @@ def register(session: Session, principal: Principal, token: str, platform: str,
             device = _by_token(session, token)
     if not created:
         if device.member_id != member.id:
-            log.info("device %s moved from member %s to %s", mask(token), device.member_id,
-                     member.id)
+            log.info(
+                "device %s moved from member %s to %s", mask(token), device.member_id, member.id
+            )
             device.member_id = member.id
         device.platform = platform
         device.active = True
@@ -67,7 +75,7 @@ def register(session: Session, principal: Principal, token: str, platform: str,
 
 def _retire_extra(session: Session, member_id: str, keep: str) -> None:
     devices = active_devices(session, member_id)
-    extra = [d for d in devices if d.id != keep][MAX_ACTIVE_DEVICES - 1:]
+    extra = [d for d in devices if d.id != keep][MAX_ACTIVE_DEVICES - 1 :]
     for device in extra:
         device.active = False
         device.deactivated_reason = "superseded"
@@ -85,8 +93,10 @@ def unregister(session: Session, member_id: str, token: str) -> Device:
 
 
 def active_devices(session: Session, member_id: str) -> list[Device]:
-    return list(session.execute(
-        select(Device)
-        .where(Device.member_id == member_id, Device.active.is_(True))
-        .order_by(Device.last_seen_at.desc(), Device.id)
-    ).scalars())
+    return list(
+        session.execute(
+            select(Device)
+            .where(Device.member_id == member_id, Device.active.is_(True))
+            .order_by(Device.last_seen_at.desc(), Device.id)
+        ).scalars()
+    )

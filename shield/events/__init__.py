@@ -5,6 +5,15 @@ from .envelope import envelope
 from .outbox import CommittedEvent, bump, message, on_commit, record, remove_listener
 
 __all__ = [
-    "ACK_OPTIONAL", "ACK_REQUIRED", "EVENTS", "rule_for", "envelope", "CommittedEvent", "bump",
-    "message", "on_commit", "record", "remove_listener",
+    "ACK_OPTIONAL",
+    "ACK_REQUIRED",
+    "EVENTS",
+    "rule_for",
+    "envelope",
+    "CommittedEvent",
+    "bump",
+    "message",
+    "on_commit",
+    "record",
+    "remove_listener",
 ]

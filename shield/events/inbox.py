@@ -14,7 +14,12 @@ from .texts import describe
 
 
 def add_entry(
-    session: Session, record, name: str, data: dict, notification_type: str, member_id: str,
+    session: Session,
+    record,
+    name: str,
+    data: dict,
+    notification_type: str,
+    member_id: str,
     now: datetime,
 ) -> Notification:
     """Create the inbox entry for an event and record its `notification_received`."""
@@ -33,11 +38,13 @@ def add_entry(
     session.add(entry)
     session.flush([entry])
     unread = session.execute(
-        select(func.count()).select_from(Notification).where(
-            Notification.member_id == member_id, Notification.read.is_(False)
-        )
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.member_id == member_id, Notification.read.is_(False))
     ).scalar_one()
-    record(session, "notification_received", received_data(entry, unread), member_id=member_id, now=now)
+    record(
+        session, "notification_received", received_data(entry, unread), member_id=member_id, now=now
+    )
     return entry
 
 

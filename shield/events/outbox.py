@@ -114,8 +114,15 @@ def record(
     )
     session.info.setdefault(PENDING_KEY, []).append(pending)
     if pending.member_id and rule.inbox(payload["data"]):
-        add_entry(session, record, name, payload["data"], rule.notification_type,
-                  pending.member_id, now or utcnow())
+        add_entry(
+            session,
+            record,
+            name,
+            payload["data"],
+            rule.notification_type,
+            pending.member_id,
+            now or utcnow(),
+        )
     return payload
 
 
@@ -156,8 +163,13 @@ def _before_commit(session: Session) -> None:
     Done at commit, not at each flush, so the version rows and the sequence row are locked
     only for the commit itself (short, and never before a service's own row locks).
     """
-    if session.info.get(PENDING_KEY) or session.info.get(TOUCHED_KEY) or session.new or \
-            session.dirty or session.deleted:
+    if (
+        session.info.get(PENDING_KEY)
+        or session.info.get(TOUCHED_KEY)
+        or session.new
+        or session.dirty
+        or session.deleted
+    ):
         session.flush()
     touched: dict[str, set[str]] = session.info.pop(TOUCHED_KEY, {})
     pending: list[_Pending] = session.info.pop(PENDING_KEY, [])
@@ -179,8 +191,10 @@ def _bump_versions(conn, touched: dict[str, set[str]]) -> None:
         )
     if touched and conn.dialect.name == "postgresql":  # other processes' version caches
         for payload in notify_payloads(touched):
-            conn.execute(text("SELECT pg_notify(:channel, :ids)"),
-                         {"channel": VERSIONS_CHANNEL, "ids": payload})
+            conn.execute(
+                text("SELECT pg_notify(:channel, :ids)"),
+                {"channel": VERSIONS_CHANNEL, "ids": payload},
+            )
 
 
 def _append_events(session: Session, conn, pending: list[_Pending]) -> None:
@@ -211,11 +225,11 @@ def _append_events(session: Session, conn, pending: list[_Pending]) -> None:
                 push_state=PUSH_PENDING if ev.push else PUSH_NONE,
             )
         )
-        committed.append(
-            CommittedEvent(ev.id, seq, ev.name, ev.member_id, ev.audience, ev.payload)
-        )
+        committed.append(CommittedEvent(ev.id, seq, ev.name, ev.member_id, ev.audience, ev.payload))
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": PG_CHANNEL, "seq": str(top)})
+        conn.execute(
+            text("SELECT pg_notify(:channel, :seq)"), {"channel": PG_CHANNEL, "seq": str(top)}
+        )
 
 
 def _after_commit(session: Session) -> None:

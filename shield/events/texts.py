@@ -23,7 +23,9 @@ def describe(name: str, data: dict) -> Text:
     ticket = data.get("ticketNumber", "")
     claim_route = f"/claims/{claim_id}" if claim_id else None
     if name == "claim_under_review":
-        return Text("Claim under review", f"Ticket {ticket} is being reviewed.", claim_route, claim_id)
+        return Text(
+            "Claim under review", f"Ticket {ticket} is being reviewed.", claim_route, claim_id
+        )
     if name == "claim_approved":
         return Text(
             "Claim approved",

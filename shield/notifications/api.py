@@ -24,8 +24,10 @@ def list_notifications():
 
     def build(now):
         entries = service.list_notifications(db.session, member_id, limit)
-        body = {"notifications": entries,
-                "unread_count": service.unread_count(db.session, member_id)}
+        body = {
+            "notifications": entries,
+            "unread_count": service.unread_count(db.session, member_id),
+        }
         return InboxOut().dump(body), None
 
     return conditional_get("notifications", f"notifications:{limit}", build)
@@ -58,12 +60,15 @@ def mark_all_read():
 @bp.get("/notifications/preferences")
 @doc(summary="My push preference", response=PreferencesOut)
 def get_preferences():
-    return PreferencesOut().dump({"push_enabled": service.push_enabled(db.session,
-                                                                      g.principal.id)})
+    return PreferencesOut().dump({"push_enabled": service.push_enabled(db.session, g.principal.id)})
 
 
 @bp.put("/notifications/preferences")
-@doc(summary="Turn push off or on for non-critical events", body=PreferencesIn, response=PreferencesOut)
+@doc(
+    summary="Turn push off or on for non-critical events",
+    body=PreferencesIn,
+    response=PreferencesOut,
+)
 def set_preferences():
     data = PreferencesIn().load(json_body())
     enabled = service.set_push_enabled(db.session, g.principal, data["push_enabled"])

@@ -27,8 +27,11 @@ class NotificationOut(Schema):
     data = fields.Method("_data", allow_none=True)
 
     def _data(self, entry):
-        extra = {key: value for key, value in (("claimId", entry.claim_id),
-                                               ("route", entry.route)) if value}
+        extra = {
+            key: value
+            for key, value in (("claimId", entry.claim_id), ("route", entry.route))
+            if value
+        }
         return extra or None
 
     @post_dump

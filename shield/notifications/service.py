@@ -14,22 +14,25 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-def list_notifications(session: Session, member_id: str, limit: int = DEFAULT_LIMIT
-                       ) -> list[Notification]:
+def list_notifications(
+    session: Session, member_id: str, limit: int = DEFAULT_LIMIT
+) -> list[Notification]:
     """The member's newest inbox entries first."""
-    return list(session.execute(
-        select(Notification)
-        .where(Notification.member_id == member_id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(limit)
-    ).scalars())
+    return list(
+        session.execute(
+            select(Notification)
+            .where(Notification.member_id == member_id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
 
 
 def unread_count(session: Session, member_id: str) -> int:
     return session.execute(
-        select(func.count()).select_from(Notification).where(
-            Notification.member_id == member_id, Notification.read.is_(False)
-        )
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.member_id == member_id, Notification.read.is_(False))
     ).scalar_one()
 
 
@@ -49,11 +52,15 @@ def mark_read(session: Session, member_id: str, notification_id: str) -> Notific
 
 def mark_all_read(session: Session, member_id: str) -> int:
     """Mark every unread entry of the member read; returns how many changed."""
-    entries = session.execute(
-        select(Notification).where(
-            Notification.member_id == member_id, Notification.read.is_(False)
+    entries = (
+        session.execute(
+            select(Notification).where(
+                Notification.member_id == member_id, Notification.read.is_(False)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for entry in entries:
         entry.read = True
     return len(entries)

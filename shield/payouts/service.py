@@ -91,30 +91,58 @@ def complete_payout(session: Session, payout_id: str, now: datetime | None = Non
     subscription.restriction_expiry_sent = False
 
     member_id = payout.member_id
-    record(session, "payout_completed", {
-        "payoutId": payout.id,
-        "claimId": claim.id,
-        "amount": dollars(payout.amount_cents),
-        "status": "completed",
-        "completedAt": iso(now),
-        "transactionId": txn.id,
-        "newWalletBalance": dollars(balance),
-    }, member_id=member_id, now=now)
-    record(session, "claim_paid", claim_events.claim_paid(claim, payout, balance),
-           member_id=member_id, now=now)
-    record(session, "claim_status_changed", claim_events.status_change(claim, previous, now),
-           member_id=member_id, now=now)
-    record(session, "coverage_updated", {
-        "coverage": coverage_data(subscription, period),
-        "changeReason": "claim_payout",
-        "claimId": claim.id,
-    }, member_id=member_id, now=now)
+    record(
+        session,
+        "payout_completed",
+        {
+            "payoutId": payout.id,
+            "claimId": claim.id,
+            "amount": dollars(payout.amount_cents),
+            "status": "completed",
+            "completedAt": iso(now),
+            "transactionId": txn.id,
+            "newWalletBalance": dollars(balance),
+        },
+        member_id=member_id,
+        now=now,
+    )
+    record(
+        session,
+        "claim_paid",
+        claim_events.claim_paid(claim, payout, balance),
+        member_id=member_id,
+        now=now,
+    )
+    record(
+        session,
+        "claim_status_changed",
+        claim_events.status_change(claim, previous, now),
+        member_id=member_id,
+        now=now,
+    )
+    record(
+        session,
+        "coverage_updated",
+        {
+            "coverage": coverage_data(subscription, period),
+            "changeReason": "claim_payout",
+            "claimId": claim.id,
+        },
+        member_id=member_id,
+        now=now,
+    )
     end = restriction_end(subscription)
-    record(session, "cancellation_restriction_changed", {
-        "canCancel": False,
-        "restrictionEndDate": iso(end),
-        "daysRemaining": days_remaining(end, now),
-        "reason": "payout_received",
-        "lastPayoutDate": iso(now),
-    }, member_id=member_id, now=now)
+    record(
+        session,
+        "cancellation_restriction_changed",
+        {
+            "canCancel": False,
+            "restrictionEndDate": iso(end),
+            "daysRemaining": days_remaining(end, now),
+            "reason": "payout_received",
+            "lastPayoutDate": iso(now),
+        },
+        member_id=member_id,
+        now=now,
+    )
     return payout

@@ -44,8 +44,9 @@ class State:
                 if self._publisher is None:
                     from .fanout import Publisher
 
-                    self._publisher = Publisher(self.settings.redis_url,
-                                                self.settings.redis_prefix + "events")
+                    self._publisher = Publisher(
+                        self.settings.redis_url, self.settings.redis_prefix + "events"
+                    )
         return self._publisher
 
     def get_hub(self) -> Hub:
@@ -59,8 +60,9 @@ class State:
     def committed(self, events: list[CommittedEvent]) -> None:
         hub = self.hub
         if hub is not None and hub.started:
-            hub.offer([outgoing(e.seq, e.id, e.name, e.member_id, e.audience, e.payload)
-                       for e in events])
+            hub.offer(
+                [outgoing(e.seq, e.id, e.name, e.member_id, e.audience, e.payload) for e in events]
+            )
         publisher = self.publisher()
         if publisher is not None:
             publisher.publish(events)

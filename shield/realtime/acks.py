@@ -40,21 +40,22 @@ def _string(frame: ClientFrame, field: str) -> str | None:
     return value
 
 
-def _by_id(session: Session, principal: Principal, frame: ClientFrame, name: str,
-           event_id: str) -> str:
+def _by_id(
+    session: Session, principal: Principal, frame: ClientFrame, name: str, event_id: str
+) -> str:
     event = session.get(OutboxEvent, event_id)
     if event is None:
         raise FrameError(NOT_FOUND, "No such event.", frame.event)
     if event.member_id != principal.id:
         raise FrameError(NOT_AUTHORIZED, "This event is not yours to acknowledge.", frame.event)
     if event.name != name:
-        raise FrameError(INVALID_PAYLOAD, f"Event {event_id} is a {event.name} event.",
-                         frame.event)
+        raise FrameError(INVALID_PAYLOAD, f"Event {event_id} is a {event.name} event.", frame.event)
     return event.id
 
 
-def _by_subject(session: Session, principal: Principal, conn: Connection, frame: ClientFrame,
-                name: str) -> str:
+def _by_subject(
+    session: Session, principal: Principal, conn: Connection, frame: ClientFrame, name: str
+) -> str:
     field = ack_field(name)
     subject = _string(frame, field)
     if subject is None:
@@ -64,8 +65,11 @@ def _by_subject(session: Session, principal: Principal, conn: Connection, frame:
         return event_id
     event_id = session.execute(
         select(OutboxEvent.id)
-        .where(OutboxEvent.member_id == principal.id, OutboxEvent.name == name,
-               OutboxEvent.payload[("data", field)].as_string() == subject)
+        .where(
+            OutboxEvent.member_id == principal.id,
+            OutboxEvent.name == name,
+            OutboxEvent.payload[("data", field)].as_string() == subject,
+        )
         .order_by(OutboxEvent.seq.desc())
         .limit(1)
     ).scalar()
@@ -77,8 +81,9 @@ def _by_subject(session: Session, principal: Principal, conn: Connection, frame:
     raise FrameError(NOT_FOUND, f"No {name} event for this {field[:-2]}.", frame.event)
 
 
-def acknowledge(session: Session, principal: Principal, conn: Connection,
-                frame: ClientFrame) -> str:
+def acknowledge(
+    session: Session, principal: Principal, conn: Connection, frame: ClientFrame
+) -> str:
     """Record the ack of one of the caller's events; return the event id. Commits."""
     name = ACK_EVENTS[frame.event]
     if "received" in frame.data and frame.data["received"] is not True:

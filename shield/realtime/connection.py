@@ -126,7 +126,7 @@ class Connection:
             if pending.resends >= self.settings.ack_resends:
                 del self.pending[event_id]
                 return None
-            return self.settings.ack_timeout * (2 ** pending.resends)
+            return self.settings.ack_timeout * (2**pending.resends)
 
     def event_for(self, key: tuple[str, str]) -> str | None:
         with self.lock:
@@ -135,8 +135,9 @@ class Connection:
     # -- writing ------------------------------------------------------------------------------
     def _enqueue(self, item) -> None:  # caller holds self.lock
         if len(self.queue) >= self.settings.queue_max:
-            log.warning("socket %s reads too slowly: dropped (it will reconnect and replay)",
-                        self.id)
+            log.warning(
+                "socket %s reads too slowly: dropped (it will reconnect and replay)", self.id
+            )
             self.closed = True
             self.queue.clear()
             self._spawn(self._abort_after_overflow)

@@ -37,8 +37,9 @@ def _before_upgrade():
         # simple-websocket accepts permessage-deflate whenever offered (~90 KB per socket).
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
     origin = request.headers.get("Origin")
-    if origin is not None and not origin_allowed(origin, request.host,
-                                                 state.settings.allowed_origins):
+    if origin is not None and not origin_allowed(
+        origin, request.host, state.settings.allowed_origins
+    ):
         return error_response(403, NOT_AUTHORIZED, "This origin may not open a Shield socket.")
     return None
 

@@ -45,21 +45,26 @@ def redis_client(url: str):
         if client is None:
             import redis
 
-            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
-                                          health_check_interval=30)
+            client = redis.Redis.from_url(
+                url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+            )
             _clients[url] = client
         return client
 
 
 def encode(events: list[CommittedEvent]) -> str:
-    return json.dumps({"events": [[e.seq, e.id, e.name, e.member_id, e.audience, e.payload]
-                                  for e in events]}, separators=(",", ":"))
+    return json.dumps(
+        {"events": [[e.seq, e.id, e.name, e.member_id, e.audience, e.payload] for e in events]},
+        separators=(",", ":"),
+    )
 
 
 def decode(raw: bytes | str) -> list[Outgoing]:
     body = json.loads(raw)
-    return [outgoing(seq, event_id, name, member_id, audience, payload)
-            for seq, event_id, name, member_id, audience, payload in body["events"]]
+    return [
+        outgoing(seq, event_id, name, member_id, audience, payload)
+        for seq, event_id, name, member_id, audience, payload in body["events"]
+    ]
 
 
 class Publisher:
@@ -76,8 +81,7 @@ class Publisher:
         try:
             self.queue.put_nowait(("publish", encode(events)))
         except queue.Full:  # Redis is down or slow: the outbox read covers it
-            log.warning("socket fan-out queue full; %d events left to the outbox poll",
-                        len(events))
+            log.warning("socket fan-out queue full; %d events left to the outbox poll", len(events))
 
     def call(self, fn: Callable) -> None:
         """Run fn(redis_client) on the publisher thread (presence writes, in order)."""
@@ -100,8 +104,13 @@ class Publisher:
 class RedisSubscriber:
     """Feeds events published by any process into this process's hub."""
 
-    def __init__(self, url: str, channel: str, on_events: Callable[[list[Outgoing]], None],
-                 on_reconnect: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        channel: str,
+        on_events: Callable[[list[Outgoing]], None],
+        on_reconnect: Callable[[], None],
+    ) -> None:
         self.url = url
         self.channel = channel
         self.on_events = on_events

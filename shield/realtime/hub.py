@@ -85,8 +85,11 @@ class Hub:
                 threading.Thread(target=target, name=f"shield-ws-{name}", daemon=True).start()
             s = self.settings
             if s.redis_url:
-                self._helpers.append(RedisSubscriber(
-                    s.redis_url, s.redis_prefix + "events", self.offer, self.read_now))
+                self._helpers.append(
+                    RedisSubscriber(
+                        s.redis_url, s.redis_prefix + "events", self.offer, self.read_now
+                    )
+                )
             uri = self.app.config["SQLALCHEMY_DATABASE_URI"]
             if s.pg_listen and uri.startswith("postgresql"):
                 self._helpers.append(PgWaker(uri, self.hint))
@@ -144,8 +147,12 @@ class Hub:
         while not self.stopped:
             with self._wake:
                 wait = next_poll - monotonic()
-                if wait > 0 and not self._offered and not self._read_now \
-                        and self._top_hint <= self.watermark:
+                if (
+                    wait > 0
+                    and not self._offered
+                    and not self._read_now
+                    and self._top_hint <= self.watermark
+                ):
                     self._wake.wait(wait)
                 offered, self._offered = self._offered, {}
                 read = self._read_now or self._top_hint > self.watermark
@@ -195,8 +202,11 @@ class Hub:
                 db.session.remove()
 
     def _reset(self, top: int) -> None:
-        log.warning("event seq went back from %d to %d (database reset?): closing sockets",
-                    self.watermark, top)
+        log.warning(
+            "event seq went back from %d to %d (database reset?): closing sockets",
+            self.watermark,
+            top,
+        )
         with self._dispatch_lock:
             self.watermark = top
         for conn in self.registry.connections():
@@ -214,8 +224,9 @@ class Hub:
     # -- the clock: pings, idle sockets, ack resends, presence -------------------------------
     def schedule_resend(self, conn: Connection, event_id: str, delay: float) -> None:
         with self._clock:
-            heapq.heappush(self._timers, (monotonic() + delay, next(self._timer_seq), conn,
-                                          event_id))
+            heapq.heappush(
+                self._timers, (monotonic() + delay, next(self._timer_seq), conn, event_id)
+            )
             self._clock.notify()
 
     def _clock_loop(self) -> None:

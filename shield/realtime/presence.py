@@ -47,7 +47,8 @@ def has_live_socket(member_id: str, app: Flask | None = None) -> bool:
     if settings.redis_url:
         try:
             count = redis_client(settings.redis_url).zcount(
-                _key(settings, member_id), time.time(), "+inf")
+                _key(settings, member_id), time.time(), "+inf"
+            )
             return count > 0
         except Exception as exc:  # Redis down: push at once rather than hold
             log.warning("presence lookup failed: %s", exc)
@@ -69,8 +70,9 @@ def mark(settings: Settings, connections) -> Callable:
 
     def write(client) -> None:
         # Read at write time: a connection closed since the sweep is not marked again.
-        entries = [(c.principal.id, c.id) for c in connections
-                   if c.principal is not None and not c.closed]
+        entries = [
+            (c.principal.id, c.id) for c in connections if c.principal is not None and not c.closed
+        ]
         if not entries:
             return
         expiry = time.time() + ttl

@@ -40,8 +40,9 @@ MAX_NAME = 64
 class FrameError(Exception):
     """A client frame the server answers with an `error` frame."""
 
-    def __init__(self, code: str, message: str, original: str | None = None,
-                 details: dict | None = None):
+    def __init__(
+        self, code: str, message: str, original: str | None = None, details: dict | None = None
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -63,8 +64,9 @@ def server_frame(name: str, data: dict, now: datetime | None = None) -> str:
     return dumps({"event": name, "timestamp": iso(now or utcnow()), "data": data})
 
 
-def error_frame(code: str, message: str, original: str | None = None,
-                details: dict | None = None) -> str:
+def error_frame(
+    code: str, message: str, original: str | None = None, details: dict | None = None
+) -> str:
     data: dict = {"code": code, "message": message}
     if original:
         data["originalEvent"] = original[:MAX_NAME]
@@ -75,12 +77,16 @@ def error_frame(code: str, message: str, original: str | None = None,
 
 def connected_frame(user_id: str, connection_id: str, server_version: str) -> str:
     now = utcnow()
-    return server_frame("connected", {
-        "userId": user_id,
-        "connectionId": connection_id,
-        "timestamp": iso(now),
-        "serverVersion": server_version,
-    }, now)
+    return server_frame(
+        "connected",
+        {
+            "userId": user_id,
+            "connectionId": connection_id,
+            "timestamp": iso(now),
+            "serverVersion": server_version,
+        },
+        now,
+    )
 
 
 def pong_frame() -> str:
@@ -121,8 +127,12 @@ def parse_last_seq(value, original: str) -> int | None:
     except (TypeError, ValueError):
         seq = -1
     if seq < 0 or (isinstance(value, float) and value != seq):
-        raise FrameError(INVALID_PAYLOAD, "lastSeq must be a non-negative integer.", original,
-                         {"lastSeq": str(value)[:40]})
+        raise FrameError(
+            INVALID_PAYLOAD,
+            "lastSeq must be a non-negative integer.",
+            original,
+            {"lastSeq": str(value)[:40]},
+        )
     return seq
 
 
@@ -158,8 +168,9 @@ class Outgoing:
     ack_key: tuple[str, str] | None  # (event name, claimId/payoutId) for ackable events
 
 
-def outgoing(seq: int, event_id: str, name: str, member_id: str | None, audience: str,
-             payload: dict) -> Outgoing:
+def outgoing(
+    seq: int, event_id: str, name: str, member_id: str | None, audience: str, payload: dict
+) -> Outgoing:
     key = None
     if name in ACK_REQUIRED or name in ACK_OPTIONAL:
         value = (payload.get("data") or {}).get(ack_field(name))

@@ -23,8 +23,14 @@ def top_seq(session: Session) -> int:
 def tail(session: Session, after: int, limit: int = PAGE) -> list[Outgoing]:
     """Every committed event with seq > after, in seq order (seq order is commit order)."""
     rows = session.execute(
-        select(OutboxEvent.seq, OutboxEvent.id, OutboxEvent.name, OutboxEvent.member_id,
-               OutboxEvent.audience, OutboxEvent.payload)
+        select(
+            OutboxEvent.seq,
+            OutboxEvent.id,
+            OutboxEvent.name,
+            OutboxEvent.member_id,
+            OutboxEvent.audience,
+            OutboxEvent.payload,
+        )
         .where(OutboxEvent.seq > after)
         .order_by(OutboxEvent.seq)
         .limit(limit)
@@ -43,15 +49,17 @@ def gap_fillable(session: Session, principal: Principal, last_seq: int) -> tuple
     return not state.reset, details
 
 
-def replay(session: Session, principal: Principal, last_seq: int,
-           limit: int) -> list[Outgoing] | None:
+def replay(
+    session: Session, principal: Principal, last_seq: int, limit: int
+) -> list[Outgoing] | None:
     """The caller's events after last_seq in order, or None if more than `limit`."""
     events: list[Outgoing] = []
     after = last_seq
     while True:
         page = events_after(session, principal, after, min(PAGE, limit + 1 - len(events)))
-        events.extend(outgoing(e.seq, e.id, e.name, e.member_id, e.audience, e.payload)
-                      for e in page)
+        events.extend(
+            outgoing(e.seq, e.id, e.name, e.member_id, e.audience, e.payload) for e in page
+        )
         if len(events) > limit:
             return None
         if not page or len(page) < PAGE:
@@ -62,6 +70,6 @@ def replay(session: Session, principal: Principal, last_seq: int,
 def acked_ids(session: Session, event_ids: list[str]) -> set[str]:
     if not event_ids:
         return set()
-    return set(session.execute(
-        select(EventAck.event_id).where(EventAck.event_id.in_(event_ids))
-    ).scalars())
+    return set(
+        session.execute(select(EventAck.event_id).where(EventAck.event_id.in_(event_ids))).scalars()
+    )

@@ -47,8 +47,11 @@ class SocketSession:
             try:
                 last_seq_raw, origin = self._authenticate()
             except AuthFailed as exc:
-                conn.close(p.CLOSE_POLICY, exc.code,
-                           final=p.error_frame(exc.code, exc.message, exc.original))
+                conn.close(
+                    p.CLOSE_POLICY,
+                    exc.code,
+                    final=p.error_frame(exc.code, exc.message, exc.original),
+                )
                 return
             conn.principal = self.principal
             self.hub.start()
@@ -60,8 +63,13 @@ class SocketSession:
             pass
         except Exception:  # database down, a bug: tell the client, never a half-dead socket
             log.exception("socket %s failed", conn.id)
-            conn.close(p.CLOSE_INTERNAL, p.INTERNAL_ERROR, final=p.error_frame(
-                p.INTERNAL_ERROR, "Something went wrong on our side: reconnect shortly."))
+            conn.close(
+                p.CLOSE_INTERNAL,
+                p.INTERNAL_ERROR,
+                final=p.error_frame(
+                    p.INTERNAL_ERROR, "Something went wrong on our side: reconnect shortly."
+                ),
+            )
         finally:
             self.hub.detach(conn)
             conn.close(p.CLOSE_NORMAL)
@@ -100,16 +108,17 @@ class SocketSession:
     def _first_frame(self) -> p.ClientFrame:
         raw = self.ws.receive(timeout=self.settings.auth_timeout)
         if raw is None:
-            raise AuthFailed(p.AUTH_INVALID,
-                             f"No auth frame within {self.settings.auth_timeout:g} s.")
+            raise AuthFailed(
+                p.AUTH_INVALID, f"No auth frame within {self.settings.auth_timeout:g} s."
+            )
         try:
             frame = p.parse(raw)
         except p.FrameError as exc:
-            raise AuthFailed(p.AUTH_INVALID, "The first frame must be an auth frame.",
-                             exc.original) from None
+            raise AuthFailed(
+                p.AUTH_INVALID, "The first frame must be an auth frame.", exc.original
+            ) from None
         if frame.event != "auth":
-            raise AuthFailed(p.AUTH_INVALID, "The first frame must be an auth frame.",
-                             frame.event)
+            raise AuthFailed(p.AUTH_INVALID, "The first frame must be an auth frame.", frame.event)
         return frame
 
     def _accept_token(self, token: str, origin: str) -> None:
@@ -130,16 +139,23 @@ class SocketSession:
             return
         try:
             fillable, details = gap_fillable(db.session, self.principal, last_seq)
-            events = replay(db.session, self.principal, last_seq, self.settings.replay_max) \
-                if fillable else None
+            events = (
+                replay(db.session, self.principal, last_seq, self.settings.replay_max)
+                if fillable
+                else None
+            )
         finally:
             db.session.remove()
         if events is None:
-            self.conn.send(p.error_frame(
-                p.REPLAY_UNAVAILABLE,
-                "Missed events can no longer be replayed: refetch claims, wallet and "
-                "subscription over REST, then use the events that follow.",
-                None, details))
+            self.conn.send(
+                p.error_frame(
+                    p.REPLAY_UNAVAILABLE,
+                    "Missed events can no longer be replayed: refetch claims, wallet and "
+                    "subscription over REST, then use the events that follow.",
+                    None,
+                    details,
+                )
+            )
             self.conn.start([], floor)
             return
         self.conn.start(events, last_seq)
@@ -147,13 +163,19 @@ class SocketSession:
     # -- the frame loop -----------------------------------------------------------------------
     def _loop(self) -> None:
         conn = self.conn
-        limiter = FrameLimiter(self.settings.rate_limit, self.settings.rate_close_after,
-                               monotonic())
+        limiter = FrameLimiter(
+            self.settings.rate_limit, self.settings.rate_close_after, monotonic()
+        )
         while not self.done:
             remaining = self.expires_at - time.time()
             if remaining <= 0:
-                conn.close(p.CLOSE_POLICY, p.AUTH_EXPIRED, final=p.error_frame(
-                    p.AUTH_EXPIRED, "The token has expired: reconnect with a fresh one."))
+                conn.close(
+                    p.CLOSE_POLICY,
+                    p.AUTH_EXPIRED,
+                    final=p.error_frame(
+                        p.AUTH_EXPIRED, "The token has expired: reconnect with a fresh one."
+                    ),
+                )
                 return
             raw = self.ws.receive(timeout=min(remaining, self.settings.ping_interval))
             if conn.closed:
@@ -164,15 +186,21 @@ class SocketSession:
             conn.seen(now)
             verdict = limiter.check(now)
             if verdict == CLOSE:
-                conn.close(p.CLOSE_POLICY, p.RATE_LIMITED, final=p.error_frame(
-                    p.RATE_LIMITED, "Too many frames: closing.", _peek(raw)))
+                conn.close(
+                    p.CLOSE_POLICY,
+                    p.RATE_LIMITED,
+                    final=p.error_frame(p.RATE_LIMITED, "Too many frames: closing.", _peek(raw)),
+                )
                 return
             if verdict in (WARN, DROP):
                 if verdict == WARN:
-                    conn.send(p.error_frame(
-                        p.RATE_LIMITED,
-                        f"At most {self.settings.rate_limit} frames per second; frame dropped.",
-                        _peek(raw)))
+                    conn.send(
+                        p.error_frame(
+                            p.RATE_LIMITED,
+                            f"At most {self.settings.rate_limit} frames per second; frame dropped.",
+                            _peek(raw),
+                        )
+                    )
                 continue
             self._handle(raw)
 
@@ -193,8 +221,9 @@ class SocketSession:
             raise
         except Exception:  # nothing a client sends may take the server down
             log.exception("socket %s: frame handling failed", self.conn.id)
-            self.conn.send(p.error_frame(p.INTERNAL_ERROR, "Something went wrong on our side.",
-                                         _peek(raw)))
+            self.conn.send(
+                p.error_frame(p.INTERNAL_ERROR, "Something went wrong on our side.", _peek(raw))
+            )
 
     def _reauth(self, frame: p.ClientFrame) -> None:
         """A fresh token for the same user extends the connection's life."""
@@ -209,8 +238,9 @@ class SocketSession:
     def _disconnect(self, frame: p.ClientFrame) -> None:
         reason = frame.data.get("reason")
         if reason is not None and reason not in p.DISCONNECT_REASONS:
-            raise p.FrameError(p.INVALID_PAYLOAD, "reason must be logout, background or manual.",
-                               "disconnect")
+            raise p.FrameError(
+                p.INVALID_PAYLOAD, "reason must be logout, background or manual.", "disconnect"
+            )
         log.debug("socket %s: client disconnect (%s)", self.conn.id, reason or "no reason")
         self.done = True
         self.conn.close(p.CLOSE_NORMAL, reason or "disconnect")

@@ -29,7 +29,12 @@ def _dump(subscription, now):
 
 
 @bp.post("/members/<member_id>/subscription")
-@doc(summary="Start a member's subscription", body=CreateSubscriptionIn, response=AdminSubscriptionOut, status=201)
+@doc(
+    summary="Start a member's subscription",
+    body=CreateSubscriptionIn,
+    response=AdminSubscriptionOut,
+    status=201,
+)
 def create(member_id: str):
     member_id = _member_id(member_id)
     data = CreateSubscriptionIn().load(json_body())
@@ -54,14 +59,19 @@ def change_status(member_id: str):
     member_id = _member_id(member_id)
     data = StatusIn().load(json_body())
     now = utcnow()
-    subscription = service.change_status(db.session, member_id, data["status"], data["reason"],
-                                         now=now)
+    subscription = service.change_status(
+        db.session, member_id, data["status"], data["reason"], now=now
+    )
     db.session.commit()
     return _dump(subscription, now)
 
 
 @bp.post("/members/<member_id>/subscription/plan")
-@doc(summary="Move a member to another plan (limits apply at once)", body=PlanIn, response=AdminSubscriptionOut)
+@doc(
+    summary="Move a member to another plan (limits apply at once)",
+    body=PlanIn,
+    response=AdminSubscriptionOut,
+)
 def change_plan(member_id: str):
     member_id = _member_id(member_id)
     data = PlanIn().load(json_body())

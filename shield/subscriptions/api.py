@@ -17,7 +17,11 @@ bp = member_blueprint("subscriptions", __name__)
 
 
 @bp.get("/subscription")
-@doc(summary="My subscription, coverage and cancellation state (ETag-aware)", response=SubscriptionOut, polled=True)
+@doc(
+    summary="My subscription, coverage and cancellation state (ETag-aware)",
+    response=SubscriptionOut,
+    polled=True,
+)
 def get_subscription():
     member_id = g.principal.id
 
@@ -30,7 +34,11 @@ def get_subscription():
 
 
 @bp.post("/subscription/cancel")
-@doc(summary="Cancel my subscription (not within 90 days of a payout)", body=CancelIn, response=SubscriptionOut)
+@doc(
+    summary="Cancel my subscription (not within 90 days of a payout)",
+    body=CancelIn,
+    response=SubscriptionOut,
+)
 def cancel():
     data = CancelIn().load(json_body(optional=True))
     now = utcnow()

@@ -37,8 +37,9 @@ class CoverageOut(Schema):
 
 class CancellationOut(Schema):
     can_cancel = _key("canCancel", fields.Boolean)
-    restriction_end_date = _key("restrictionEndDate", allow_none=True,
-                                metadata={"format": "date-time"})
+    restriction_end_date = _key(
+        "restrictionEndDate", allow_none=True, metadata={"format": "date-time"}
+    )
     days_remaining = _key("daysRemaining", fields.Integer, allow_none=True)
 
 
@@ -46,8 +47,9 @@ class SubscriptionOut(Schema):
     id = fields.String(data_key="subscriptionId")
     plan_id = fields.String(data_key="planId", validate=validate.OneOf(PLAN_IDS))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    billing_period = fields.String(data_key="billingPeriod",
-                                   validate=validate.OneOf(BILLING_PERIODS))
+    billing_period = fields.String(
+        data_key="billingPeriod", validate=validate.OneOf(BILLING_PERIODS)
+    )
     price_cents = Money(data_key="price")
     started_at = Timestamp(data_key="startedAt")
     renewed_at = Timestamp(data_key="renewedAt", allow_none=True)
@@ -67,15 +69,18 @@ class CancelIn(Schema):
 
 class CreateSubscriptionIn(Schema):
     plan_id = fields.String(data_key="planId", required=True, validate=validate.OneOf(PLAN_IDS))
-    billing_period = fields.String(data_key="billingPeriod", required=True,
-                                   validate=validate.OneOf(BILLING_PERIODS))
+    billing_period = fields.String(
+        data_key="billingPeriod", required=True, validate=validate.OneOf(BILLING_PERIODS)
+    )
 
 
 class StatusIn(Schema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    reason = fields.String(load_default=None, allow_none=True,
-                           validate=[REASON, validate.Regexp(r"^[a-z0-9_]+$",
-                                                             error="Use a snake_case code.")])
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=[REASON, validate.Regexp(r"^[a-z0-9_]+$", error="Use a snake_case code.")],
+    )
 
 
 class PlanIn(Schema):

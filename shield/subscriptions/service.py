@@ -42,8 +42,9 @@ def require_subscription(session: Session, member_id: str, *, lock: bool = False
     return subscription
 
 
-def create_subscription(session: Session, member_id: str, plan_id: str, billing_period: str,
-                        now: datetime | None = None) -> Subscription:
+def create_subscription(
+    session: Session, member_id: str, plan_id: str, billing_period: str, now: datetime | None = None
+) -> Subscription:
     """Start a member's subscription (one per member) and its first coverage period."""
     now = now or utcnow()
     ensure_member_id(session, member_id)
@@ -64,8 +65,9 @@ def create_subscription(session: Session, member_id: str, plan_id: str, billing_
     return subscription
 
 
-def start_subscription(session: Session, member_id: str, plan_id: str, billing_period: str,
-                       now: datetime | None = None) -> Subscription:
+def start_subscription(
+    session: Session, member_id: str, plan_id: str, billing_period: str, now: datetime | None = None
+) -> Subscription:
     """Admin: create the subscription and tell the member it is active."""
     now = now or utcnow()
     subscription = create_subscription(session, member_id, plan_id, billing_period, now=now)
@@ -103,8 +105,14 @@ def peek_period(session: Session, subscription: Subscription, now: datetime) -> 
         )
     ).scalar_one_or_none()
     if period is None:  # transient, never added to the session
-        period = CoveragePeriod(subscription_id=subscription.id, member_id=subscription.member_id,
-                                period_start=start, period_end=end, used_cents=0, tickets_used=0)
+        period = CoveragePeriod(
+            subscription_id=subscription.id,
+            member_id=subscription.member_id,
+            period_start=start,
+            period_end=end,
+            used_cents=0,
+            tickets_used=0,
+        )
     return period
 
 
@@ -116,8 +124,9 @@ def cancellation_view(subscription: Subscription, now: datetime) -> tuple[dict, 
     return state, next_change
 
 
-def subscription_state(session: Session, subscription: Subscription,
-                       now: datetime) -> tuple[SubscriptionState, datetime]:
+def subscription_state(
+    session: Session, subscription: Subscription, now: datetime
+) -> tuple[SubscriptionState, datetime]:
     """Return what the member sees and the next instant any clock-derived field changes."""
     period = peek_period(session, subscription, now)
     cancellation, cancel_change = cancellation_view(subscription, now)
@@ -143,16 +152,23 @@ def subscription_state(session: Session, subscription: Subscription,
 # --- changes --------------------------------------------------------------------------------
 
 
-def _status_event(session: Session, subscription: Subscription, previous: str, now: datetime,
-                  reason: str | None) -> None:
-    record(session, "subscription_status_changed", {
-        "subscriptionId": subscription.id,
-        "previousStatus": previous,
-        "newStatus": subscription.status,
-        "planId": subscription.plan_id,
-        "effectiveDate": iso(now),
-        "reason": reason,
-    }, member_id=subscription.member_id, now=now)
+def _status_event(
+    session: Session, subscription: Subscription, previous: str, now: datetime, reason: str | None
+) -> None:
+    record(
+        session,
+        "subscription_status_changed",
+        {
+            "subscriptionId": subscription.id,
+            "previousStatus": previous,
+            "newStatus": subscription.status,
+            "planId": subscription.plan_id,
+            "effectiveDate": iso(now),
+            "reason": reason,
+        },
+        member_id=subscription.member_id,
+        now=now,
+    )
 
 
 def _set_status(subscription: Subscription, status: str, now: datetime) -> str:
@@ -168,22 +184,28 @@ def _set_status(subscription: Subscription, status: str, now: datetime) -> str:
     return previous
 
 
-def cancel(session: Session, member_id: str, reason: str | None = None,
-           now: datetime | None = None) -> Subscription:
+def cancel(
+    session: Session, member_id: str, reason: str | None = None, now: datetime | None = None
+) -> Subscription:
     """Member cancels; refused inside the cancellation restriction after a payout."""
     now = now or utcnow()
     subscription = require_subscription(session, member_id, lock=True)
     if subscription.status == CANCELLED:
-        raise Conflict("This subscription is already cancelled.", code="ALREADY_CANCELLED",
-                       details={"status": subscription.status})
+        raise Conflict(
+            "This subscription is already cancelled.",
+            code="ALREADY_CANCELLED",
+            details={"status": subscription.status},
+        )
     state, _ = cancellation_state(subscription, now)
     if not state["canCancel"]:
         raise Conflict(
             "You received a payout recently, so the subscription cannot be cancelled until the "
             "restriction ends.",
             code="CANCELLATION_RESTRICTED",
-            details={"restrictionEndDate": state["restrictionEndDate"],
-                     "daysRemaining": state["daysRemaining"]},
+            details={
+                "restrictionEndDate": state["restrictionEndDate"],
+                "daysRemaining": state["daysRemaining"],
+            },
         )
     previous = _set_status(subscription, CANCELLED, now)
     if reason:
@@ -192,8 +214,13 @@ def cancel(session: Session, member_id: str, reason: str | None = None,
     return subscription
 
 
-def change_status(session: Session, member_id: str, status: str, reason: str | None = None,
-                  now: datetime | None = None) -> Subscription:
+def change_status(
+    session: Session,
+    member_id: str,
+    status: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> Subscription:
     """Admin: move a subscription to another status (no restriction applies to admins)."""
     now = now or utcnow()
     subscription = require_subscription(session, member_id, lock=True)
@@ -204,23 +231,31 @@ def change_status(session: Session, member_id: str, status: str, reason: str | N
     return subscription
 
 
-def change_plan(session: Session, member_id: str, plan_id: str,
-                now: datetime | None = None) -> Subscription:
+def change_plan(
+    session: Session, member_id: str, plan_id: str, now: datetime | None = None
+) -> Subscription:
     """Admin: switch plans; the new cap and limits apply to the current period at once."""
     now = now or utcnow()
     subscription = require_subscription(session, member_id, lock=True)
     if subscription.plan_id == plan_id:
         raise Conflict(f"The subscription is already on {plan_id}.", details={"planId": plan_id})
     if subscription.status == CANCELLED:
-        raise Conflict("A cancelled subscription cannot change plans.",
-                       details={"status": subscription.status})
+        raise Conflict(
+            "A cancelled subscription cannot change plans.", details={"status": subscription.status}
+        )
     period = current_period(session, subscription, now, lock=True)
     subscription.plan_id = plan_id
     subscription.updated_at = now
-    record(session, "coverage_updated", {
-        "coverage": coverage_data(subscription, period),
-        "changeReason": "plan_upgrade",
-    }, member_id=member_id, now=now)
+    record(
+        session,
+        "coverage_updated",
+        {
+            "coverage": coverage_data(subscription, period),
+            "changeReason": "plan_upgrade",
+        },
+        member_id=member_id,
+        now=now,
+    )
     return subscription
 
 
@@ -273,25 +308,36 @@ def _unchanged(subscription: Subscription) -> tuple:
     )
 
 
-def claim_due_renewal(session: Session, now: datetime | None = None,
-                      skip: Iterable[str] = ()) -> Subscription | None:
+def claim_due_renewal(
+    session: Session, now: datetime | None = None, skip: Iterable[str] = ()
+) -> Subscription | None:
     """Lock and claim one active subscription whose renewal is due."""
     now = now or utcnow()
-    return _pick(session, select(Subscription), now, skip,
-                 (Subscription.status == "active", Subscription.next_renewal_at <= now))
+    return _pick(
+        session,
+        select(Subscription),
+        now,
+        skip,
+        (Subscription.status == "active", Subscription.next_renewal_at <= now),
+    )
 
 
 def following_renewal(subscription: Subscription, due: datetime) -> datetime:
     """The first renewal date on the subscription's schedule after `due` (no month drift)."""
     cycles = 1
-    while (moment := next_renewal(subscription.started_at, subscription.billing_period,
-                                  cycles)) <= due:
+    while (
+        moment := next_renewal(subscription.started_at, subscription.billing_period, cycles)
+    ) <= due:
         cycles += 1
     return moment
 
 
-def renew(session: Session, subscription: Subscription, now: datetime | None = None,
-          billing: BillingProvider | None = None) -> bool:
+def renew(
+    session: Session,
+    subscription: Subscription,
+    now: datetime | None = None,
+    billing: BillingProvider | None = None,
+) -> bool:
     """Charge one billing period: renewed on success, past_due on failure. Returns success."""
     now = now or utcnow()
     billing = billing or default_provider()
@@ -300,8 +346,11 @@ def renew(session: Session, subscription: Subscription, now: datetime | None = N
     if not result.ok:
         subscription.failed_charges = (subscription.failed_charges or 0) + 1
         previous = _set_status(subscription, "past_due", now)
-        log.warning("renewal charge failed for subscription %s: %s", subscription.id,
-                    result.reason or "no reason given")
+        log.warning(
+            "renewal charge failed for subscription %s: %s",
+            subscription.id,
+            result.reason or "no reason given",
+        )
         _status_event(session, subscription, previous, now, "payment_failed")
         return False
     subscription.renewed_at = now
@@ -309,25 +358,37 @@ def renew(session: Session, subscription: Subscription, now: datetime | None = N
     subscription.failed_charges = 0
     subscription.updated_at = now
     coverage = coverage_data(subscription, current_period(session, subscription, now, lock=True))
-    record(session, "subscription_renewed", {
-        "subscriptionId": subscription.id,
-        "planId": subscription.plan_id,
-        "billingPeriod": subscription.billing_period,
-        "renewedAt": iso(now),
-        "nextRenewalDate": iso(subscription.next_renewal_at),
-        "amountCharged": dollars(amount),
-        "coverage": {key: coverage[key] for key in RENEWAL_COVERAGE_KEYS},
-    }, member_id=subscription.member_id, now=now)
+    record(
+        session,
+        "subscription_renewed",
+        {
+            "subscriptionId": subscription.id,
+            "planId": subscription.plan_id,
+            "billingPeriod": subscription.billing_period,
+            "renewedAt": iso(now),
+            "nextRenewalDate": iso(subscription.next_renewal_at),
+            "amountCharged": dollars(amount),
+            "coverage": {key: coverage[key] for key in RENEWAL_COVERAGE_KEYS},
+        },
+        member_id=subscription.member_id,
+        now=now,
+    )
     return True
 
 
 RENEWAL_COVERAGE_KEYS = (
-    "annualCap", "remainingAmount", "ticketsUsed", "maxTickets", "periodStart", "periodEnd",
+    "annualCap",
+    "remainingAmount",
+    "ticketsUsed",
+    "maxTickets",
+    "periodStart",
+    "periodEnd",
 )
 
 
-def renew_next_due(session: Session, now: datetime | None = None,
-                   billing: BillingProvider | None = None) -> Subscription | None:
+def renew_next_due(
+    session: Session, now: datetime | None = None, billing: BillingProvider | None = None
+) -> Subscription | None:
     """Claim and renew one due subscription; None when nothing is due."""
     now = now or utcnow()
     subscription = claim_due_renewal(session, now)
@@ -342,19 +403,27 @@ def _no_current_period(now: datetime):
     )
 
 
-def claim_period_reset(session: Session, now: datetime | None = None,
-                       skip: Iterable[str] = ()) -> Subscription | None:
+def claim_period_reset(
+    session: Session, now: datetime | None = None, skip: Iterable[str] = ()
+) -> Subscription | None:
     """Lock and claim one live subscription whose current coverage period is not started."""
     now = now or utcnow()
-    return _pick(session, select(Subscription), now, skip, (
-        Subscription.status != CANCELLED,
-        Subscription.started_at <= now,
-        _no_current_period(now),
-    ))
+    return _pick(
+        session,
+        select(Subscription),
+        now,
+        skip,
+        (
+            Subscription.status != CANCELLED,
+            Subscription.started_at <= now,
+            _no_current_period(now),
+        ),
+    )
 
 
-def reset_next_period(session: Session, now: datetime | None = None,
-                      skip: Iterable[str] = ()) -> CoveragePeriod | None:
+def reset_next_period(
+    session: Session, now: datetime | None = None, skip: Iterable[str] = ()
+) -> CoveragePeriod | None:
     """Start the next coverage period of one subscription (`coverage_updated` period_reset)."""
     now = now or utcnow()
     subscription = claim_period_reset(session, now, skip)
@@ -363,33 +432,48 @@ def reset_next_period(session: Session, now: datetime | None = None,
     return current_period(session, subscription, now, lock=True)
 
 
-def claim_restriction_expiry(session: Session, now: datetime | None = None,
-                             skip: Iterable[str] = ()) -> Subscription | None:
+def claim_restriction_expiry(
+    session: Session, now: datetime | None = None, skip: Iterable[str] = ()
+) -> Subscription | None:
     """Lock and claim one subscription whose cancellation restriction ended unannounced."""
     now = now or utcnow()
-    return _pick(session, select(Subscription), now, skip, (
-        Subscription.restriction_expiry_sent.is_(False),
-        Subscription.last_payout_at.is_not(None),
-        Subscription.last_payout_at <= now - CANCELLATION_RESTRICTION,
-    ))
+    return _pick(
+        session,
+        select(Subscription),
+        now,
+        skip,
+        (
+            Subscription.restriction_expiry_sent.is_(False),
+            Subscription.last_payout_at.is_not(None),
+            Subscription.last_payout_at <= now - CANCELLATION_RESTRICTION,
+        ),
+    )
 
 
-def announce_restriction_expiry(session: Session, subscription: Subscription,
-                                now: datetime | None = None) -> None:
+def announce_restriction_expiry(
+    session: Session, subscription: Subscription, now: datetime | None = None
+) -> None:
     """Tell the member they may cancel again (once per payout; not to cancelled members)."""
     now = now or utcnow()
     subscription.restriction_expiry_sent = True
     if subscription.status == CANCELLED:
         return
-    record(session, "cancellation_restriction_changed", {
-        "canCancel": True,
-        "reason": "restriction_expired",
-        "lastPayoutDate": iso(subscription.last_payout_at),
-    }, member_id=subscription.member_id, now=now)
+    record(
+        session,
+        "cancellation_restriction_changed",
+        {
+            "canCancel": True,
+            "reason": "restriction_expired",
+            "lastPayoutDate": iso(subscription.last_payout_at),
+        },
+        member_id=subscription.member_id,
+        now=now,
+    )
 
 
-def expire_next_restriction(session: Session, now: datetime | None = None,
-                            skip: Iterable[str] = ()) -> Subscription | None:
+def expire_next_restriction(
+    session: Session, now: datetime | None = None, skip: Iterable[str] = ()
+) -> Subscription | None:
     """Claim and announce one ended cancellation restriction; None when there is none."""
     now = now or utcnow()
     subscription = claim_restriction_expiry(session, now, skip)

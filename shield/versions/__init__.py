@@ -34,8 +34,13 @@ _DATABASE_STORE = DatabaseVersionStore()
 _init_lock = threading.Lock()
 
 __all__ = [
-    "CHANNEL", "FIELDS", "DatabaseVersionStore", "NotifyVersionCache", "version_store",
-    "resolve_mode", "stop",
+    "CHANNEL",
+    "FIELDS",
+    "DatabaseVersionStore",
+    "NotifyVersionCache",
+    "version_store",
+    "resolve_mode",
+    "stop",
 ]
 
 

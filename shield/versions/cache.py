@@ -95,8 +95,14 @@ class NotifyVersionCache:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._hb_channel = f"shield_versions_hb_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-        self.counts = {"hits": 0, "loads": 0, "stale_reads": 0, "invalidations": 0,
-                       "heartbeats": 0, "reconnects": 0}
+        self.counts = {
+            "hits": 0,
+            "loads": 0,
+            "stale_reads": 0,
+            "invalidations": 0,
+            "heartbeats": 0,
+            "reconnects": 0,
+        }
         self._thread = threading.Thread(target=self._run, name="shield-versions", daemon=True)
         self._thread.start()
         _caches.add(self)
@@ -170,7 +176,9 @@ class NotifyVersionCache:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(
-                    self.dsn, autocommit=True, connect_timeout=int(self.connect_timeout),
+                    self.dsn,
+                    autocommit=True,
+                    connect_timeout=int(self.connect_timeout),
                     application_name="shield-versions",
                 ) as conn:
                     self.backend_pid = conn.info.backend_pid

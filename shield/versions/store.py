@@ -13,8 +13,13 @@ CLOCKED = {"claims": "claims_valid_until", "subscription": "subscription_valid_u
 
 # The columns a cache keeps per member, in this order.
 FIELDS = (
-    "claims", "wallet", "subscription", "notifications", "events",
-    "claims_valid_until", "subscription_valid_until",
+    "claims",
+    "wallet",
+    "subscription",
+    "notifications",
+    "events",
+    "claims_valid_until",
+    "subscription_valid_until",
 )
 INDEX = {name: i for i, name in enumerate(FIELDS)}
 _ROW_COLUMNS = [getattr(ResourceVersion, name) for name in FIELDS]

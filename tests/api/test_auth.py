@@ -1,5 +1,5 @@
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -31,21 +31,24 @@ def test_malformed_header(client, header):
 
 
 def test_expired_token(client, app):
-    old = datetime.now(timezone.utc) - timedelta(days=2)
+    old = datetime.now(UTC) - timedelta(days=2)
     token = issue_token(app.config, "alice", ttl=timedelta(hours=1), now=old)
     r = client.get(CLAIMS, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and _error(r) == "AUTH_EXPIRED"
 
 
 def test_wrong_secret(client):
-    token = jwt.encode({"sub": "alice", "exp": datetime.now(timezone.utc) + timedelta(hours=1)},
-                       "another-secret-that-is-long-enough-0123", algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "alice", "exp": datetime.now(UTC) + timedelta(hours=1)},
+        "another-secret-that-is-long-enough-0123",
+        algorithm="HS256",
+    )
     r = client.get(CLAIMS, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and _error(r) == "AUTH_INVALID"
 
 
 def test_alg_none_and_other_algs_refused(client):
-    exp = datetime.now(timezone.utc) + timedelta(hours=1)
+    exp = datetime.now(UTC) + timedelta(hours=1)
     none = jwt.encode({"sub": "alice", "exp": exp}, None, algorithm="none")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -64,7 +67,9 @@ def test_exp_required(client):
 def test_member_on_admin_route(client, auth):
     r = client.get("/shield/v1/admin/claims", headers=auth("alice"))
     assert r.status_code == 403 and _error(r) == "NOT_AUTHORIZED"
-    assert client.get("/shield/v1/admin/claims", headers=auth("root", admin=True)).status_code == 200
+    assert (
+        client.get("/shield/v1/admin/claims", headers=auth("root", admin=True)).status_code == 200
+    )
 
 
 def test_issuer_and_audience_checked(make_app):
@@ -72,10 +77,12 @@ def test_issuer_and_audience_checked(make_app):
     client = app.test_client()
     good = issue_token(app.config, "alice")
     assert client.get(CLAIMS, headers={"Authorization": f"Bearer {good}"}).status_code == 200
-    exp = datetime.now(timezone.utc) + timedelta(hours=1)
-    for claims in ({"iss": "https://evil", "aud": "shield"},
-                   {"iss": "https://id.courial.com", "aud": "other"},
-                   {}):
+    exp = datetime.now(UTC) + timedelta(hours=1)
+    for claims in (
+        {"iss": "https://evil", "aud": "shield"},
+        {"iss": "https://id.courial.com", "aud": "other"},
+        {},
+    ):
         token = jwt.encode({"sub": "alice", "exp": exp, **claims}, TEST_SECRET, algorithm="HS256")
         r = client.get(CLAIMS, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401 and _error(r) == "AUTH_INVALID", claims
@@ -83,13 +90,17 @@ def test_issuer_and_audience_checked(make_app):
 
 def test_rs256_public_key(make_app):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     app = make_app(SHIELD_JWT_PUBLIC_KEY=public, SHIELD_JWT_PRIVATE_KEY=private)
     client = app.test_client()
-    exp = datetime.now(timezone.utc) + timedelta(hours=1)
+    exp = datetime.now(UTC) + timedelta(hours=1)
     good = jwt.encode({"sub": "alice", "exp": exp}, private, algorithm="RS256")
     assert client.get(CLAIMS, headers={"Authorization": f"Bearer {good}"}).status_code == 200
     # The classic confusion attack: HS256 signed with the public key must fail.

@@ -35,8 +35,10 @@ def events(app, member_id=None):
         query = select(OutboxEvent).order_by(OutboxEvent.seq)
         if member_id:
             query = query.where(OutboxEvent.member_id == member_id)
-        return [(e.name, {**e.payload, "id": e.id, "seq": e.seq}) for e in
-                db.session.execute(query).scalars()]
+        return [
+            (e.name, {**e.payload, "id": e.id, "seq": e.seq})
+            for e in db.session.execute(query).scalars()
+        ]
 
 
 def test_submit_returns_claim_and_estimate(app, client, auth):
@@ -88,16 +90,28 @@ def test_full_lifecycle_events_match_spec(app, client, auth, admin):
     assert act(client, admin, cid, "review").json["status"] == "under_review"
     approved = act(client, admin, cid, "approve", {"decisionNotes": "clear photo"}).json
     assert (approved["payoutAmount"], approved["deductibleApplied"], approved["memberCoPay"]) == (
-        50, 15, 15)
+        50,
+        15,
+        15,
+    )
     paid = act(client, admin, cid, "pay").json
     assert paid["status"] == "paid"
     names = [n for n, _ in events(app, "alice")]
     assert names == [
         "claim_submitted",
-        "claim_under_review", "notification_received", "claim_status_changed",
-        "claim_approved", "notification_received", "claim_status_changed", "payout_initiated",
-        "payout_completed", "notification_received", "claim_paid", "claim_status_changed",
-        "coverage_updated", "cancellation_restriction_changed",
+        "claim_under_review",
+        "notification_received",
+        "claim_status_changed",
+        "claim_approved",
+        "notification_received",
+        "claim_status_changed",
+        "payout_initiated",
+        "payout_completed",
+        "notification_received",
+        "claim_paid",
+        "claim_status_changed",
+        "coverage_updated",
+        "cancellation_restriction_changed",
     ]
     for _, message in events(app):
         assert_conforms(message)
@@ -106,7 +120,9 @@ def test_full_lifecycle_events_match_spec(app, client, auth, admin):
         by_name.setdefault(name, []).append(message["data"])
     assert by_name["claim_paid"][0]["walletBalance"] == 50
     assert by_name["payout_completed"][0]["newWalletBalance"] == 50
-    assert by_name["claim_paid"][0]["transactionId"] == by_name["payout_completed"][0]["transactionId"]
+    assert (
+        by_name["claim_paid"][0]["transactionId"] == by_name["payout_completed"][0]["transactionId"]
+    )
     assert by_name["coverage_updated"][0]["coverage"]["usedAmount"] == 50
     assert by_name["coverage_updated"][0]["coverage"]["remainingAmount"] == 200
     assert by_name["coverage_updated"][0]["changeReason"] == "claim_payout"
@@ -116,8 +132,9 @@ def test_full_lifecycle_events_match_spec(app, client, auth, admin):
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     with app.app_context():
         wallet = db.session.get(Wallet, "alice")
-        ledger = db.session.scalars(select(WalletTransaction.amount_cents).where(
-            WalletTransaction.member_id == "alice")).all()
+        ledger = db.session.scalars(
+            select(WalletTransaction.amount_cents).where(WalletTransaction.member_id == "alice")
+        ).all()
         assert wallet.balance_cents == sum(ledger) == 5000
 
 
@@ -135,8 +152,9 @@ def test_full_lifecycle_events_match_spec(app, client, auth, admin):
         (["approve", "pay"], "pay", 409),
     ],
 )
-def test_illegal_transitions_conflict_and_change_nothing(app, client, auth, admin, path, action,
-                                                         expected):
+def test_illegal_transitions_conflict_and_change_nothing(
+    app, client, auth, admin, path, action, expected
+):
     with app.app_context():
         subscribe("alice")
     cid = submit(client, auth)["claimId"]
@@ -218,8 +236,9 @@ def test_idempotency_semantics(app, client, auth, admin):
     missing = client.post(f"{ADMIN}/{cid}/pay", headers=admin)
     assert missing.status_code == 400
     # Keys are scoped per caller: another admin may use the same key for its own call.
-    r = client.post(f"{ADMIN}/{cid}/pay", headers={**auth("root2", admin=True),
-                                                   "Idempotency-Key": "same"})
+    r = client.post(
+        f"{ADMIN}/{cid}/pay", headers={**auth("root2", admin=True), "Idempotency-Key": "same"}
+    )
     assert r.status_code == 200 and r.json["status"] == "paid"
     assert len([n for n, _ in events(app) if n == "payout_completed"]) == 1
 
@@ -229,8 +248,15 @@ def test_in_flight_key_conflicts(app, client, auth, admin):
 
     with app.app_context():
         subscribe("alice")
-        db.session.add(IdempotencyKey(owner_id="alice", key="busy", request_hash="x",
-                                      status="running", locked_until=utcnow() + timedelta(minutes=1)))
+        db.session.add(
+            IdempotencyKey(
+                owner_id="alice",
+                key="busy",
+                request_hash="x",
+                status="running",
+                locked_until=utcnow() + timedelta(minutes=1),
+            )
+        )
         db.session.commit()
     with app.app_context():
         from shield.idempotency import _request_hash  # noqa: F401  (same hashing as views)
@@ -239,8 +265,15 @@ def test_in_flight_key_conflicts(app, client, auth, admin):
     with app.app_context():
         from models import IdempotencyKey as Key
 
-        db.session.add(Key(owner_id="root", key="busy", request_hash=_hash(app, cid),
-                           status="running", locked_until=utcnow() + timedelta(minutes=1)))
+        db.session.add(
+            Key(
+                owner_id="root",
+                key="busy",
+                request_hash=_hash(app, cid),
+                status="running",
+                locked_until=utcnow() + timedelta(minutes=1),
+            )
+        )
         db.session.commit()
     r = client.post(f"{ADMIN}/{cid}/pay", headers={**admin, "Idempotency-Key": "busy"})
     assert r.status_code == 409 and r.json["error"]["code"] == "IDEMPOTENCY_KEY_IN_USE"
@@ -286,14 +319,23 @@ def test_proof_of_payment_flow(app, client, auth, admin):
     message = [m for n, m in events(app) if n == "proof_of_payment_requested"][0]
     assert_conforms(message)
     assert message["data"]["message"] == "Send the receipt"
-    bad = client.post(f"{CLAIMS}/{cid}/proof", headers=auth("alice"),
-                      json={"documentUrl": "http://insecure.example.com/x.pdf"})
+    bad = client.post(
+        f"{CLAIMS}/{cid}/proof",
+        headers=auth("alice"),
+        json={"documentUrl": "http://insecure.example.com/x.pdf"},
+    )
     assert bad.status_code == 422
-    other = client.post(f"{CLAIMS}/{cid}/proof", headers=auth("bob"),
-                        json={"documentUrl": "https://files.example.com/r.pdf"})
+    other = client.post(
+        f"{CLAIMS}/{cid}/proof",
+        headers=auth("bob"),
+        json={"documentUrl": "https://files.example.com/r.pdf"},
+    )
     assert other.status_code == 404
-    ok = client.post(f"{CLAIMS}/{cid}/proof", headers=auth("alice"),
-                     json={"documentUrl": "https://files.example.com/r.pdf"})
+    ok = client.post(
+        f"{CLAIMS}/{cid}/proof",
+        headers=auth("alice"),
+        json={"documentUrl": "https://files.example.com/r.pdf"},
+    )
     assert ok.status_code == 200 and ok.json["proofOfPayment"]["uploadedAt"]
 
 
@@ -348,8 +390,10 @@ def test_detail_etag(app, client, auth, admin):
     cid = submit(client, auth)["claimId"]
     r = client.get(f"{CLAIMS}/{cid}", headers=auth("alice"))
     etag = r.headers["ETag"]
-    assert client.get(f"{CLAIMS}/{cid}", headers=auth("alice", **{"If-None-Match": etag})
-                      ).status_code == 304
+    assert (
+        client.get(f"{CLAIMS}/{cid}", headers=auth("alice", **{"If-None-Match": etag})).status_code
+        == 304
+    )
     act(client, admin, cid, "review")
     r = client.get(f"{CLAIMS}/{cid}", headers=auth("alice", **{"If-None-Match": etag}))
     assert r.status_code == 200 and r.json["status"] == "under_review"
@@ -375,6 +419,11 @@ def test_hand_written_serializer_matches_documented_schema(app, client, auth, ad
             for claim in db.session.scalars(select(Claim)):
                 assert claim_json(claim, now) == ClaimOut(now=now).dump(claim), claim.status
     listed = client.get(CLAIMS, headers=auth("alice")).json["claims"]
-    assert {c["status"] for c in listed} == {"submitted", "under_review", "approved", "paid",
-                                             "denied"} - {"submitted"}
+    assert {c["status"] for c in listed} == {
+        "submitted",
+        "under_review",
+        "approved",
+        "paid",
+        "denied",
+    } - {"submitted"}
     assert any(c["amount"] == 19.99 for c in listed)

@@ -18,8 +18,10 @@ def member(app):
 
 def _counts(app):
     with app.app_context():
-        return (db.session.scalar(select(func.count()).select_from(Claim)),
-                db.session.scalar(select(func.count()).select_from(OutboxEvent)))
+        return (
+            db.session.scalar(select(func.count()).select_from(Claim)),
+            db.session.scalar(select(func.count()).select_from(OutboxEvent)),
+        )
 
 
 def _assert_error(r, status, code):
@@ -35,8 +37,11 @@ def _assert_error(r, status, code):
     [
         ({"data": "{not json", "content_type": "application/json"}, 400, "INVALID_PAYLOAD"),
         ({"data": "[1, 2]", "content_type": "application/json"}, 400, "INVALID_PAYLOAD"),
-        ({"data": "ticketNumber=1", "content_type": "application/x-www-form-urlencoded"}, 415,
-         "UNSUPPORTED_MEDIA_TYPE"),
+        (
+            {"data": "ticketNumber=1", "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
         ({"json": {**claim_body(), "sneaky": 1}}, 422, "INVALID_PAYLOAD"),
         ({"json": {**claim_body(), "amount": "lots"}}, 422, "INVALID_PAYLOAD"),
         ({"json": {**claim_body(), "amount": True}}, 422, "INVALID_PAYLOAD"),
@@ -80,8 +85,9 @@ def test_unknown_route_and_ids(client, auth):
     _assert_error(client.get("/shield/v1/nothing-here", headers=auth("alice")), 404, "NOT_FOUND")
     _assert_error(client.get(f"{CLAIMS}/clm_missing", headers=auth("alice")), 404, "NOT_FOUND")
     admin = auth("root", admin=True)
-    _assert_error(client.post("/shield/v1/admin/claims/clm_missing/review", headers=admin), 404,
-                  "NOT_FOUND")
+    _assert_error(
+        client.post("/shield/v1/admin/claims/clm_missing/review", headers=admin), 404, "NOT_FOUND"
+    )
 
 
 def test_unexpected_error_is_enveloped_and_rolled_back(app, client, auth, member, monkeypatch):

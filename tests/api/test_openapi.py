@@ -13,7 +13,8 @@ def test_openapi_document_covers_every_route(app, client):
 
     documented = {
         (re.sub(r"\{([^}]+)\}", r"<\1>", path), method)
-        for path, ops in doc["paths"].items() for method in ops
+        for path, ops in doc["paths"].items()
+        for method in ops
     }
     normalised = {(re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"<\1>", p), m) for p, m in routes}
     assert normalised <= documented
@@ -24,8 +25,14 @@ def test_openapi_uses_the_marshmallow_schemas(client):
     submit = doc["paths"]["/shield/v1/claims"]["post"]
     ref = submit["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     claim_in = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    assert set(claim_in["properties"]) == {"ticketNumber", "amount", "city", "state",
-                                           "violationType", "ticketDate"}
+    assert set(claim_in["properties"]) == {
+        "ticketNumber",
+        "amount",
+        "city",
+        "state",
+        "violationType",
+        "ticketDate",
+    }
     assert set(claim_in["required"]) == set(claim_in["properties"])
     listing = doc["paths"]["/shield/v1/claims"]["get"]
     assert "304" in listing["responses"]
@@ -35,8 +42,10 @@ def test_openapi_uses_the_marshmallow_schemas(client):
 
 def test_every_api_route_is_described(app):
     undocumented = [
-        rule.rule for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/shield/v1") and rule.endpoint != "openapi.document"
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/shield/v1")
+        and rule.endpoint != "openapi.document"
         and not getattr(app.view_functions[rule.endpoint], "__openapi__", None)
     ]
     assert undocumented == []

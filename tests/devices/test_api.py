@@ -23,8 +23,7 @@ def test_register_new_then_again(app, client, auth):
     r = client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice"))
     assert r.status_code == 201, r.json
     body = r.json
-    assert set(body) == {"deviceId", "platform", "tokenSuffix", "active", "createdAt",
-                         "lastSeenAt"}
+    assert set(body) == {"deviceId", "platform", "tokenSuffix", "active", "createdAt", "lastSeenAt"}
     assert body["platform"] == "ios" and body["active"] is True
     assert body["tokenSuffix"] == TOKEN[-8:] and TOKEN not in r.get_data(as_text=True)
     assert body["createdAt"].endswith("Z")
@@ -53,8 +52,9 @@ def test_a_token_moves_to_the_new_owner(app, client, auth):
     r = client.post(URL, json={"token": TOKEN, "platform": "android"}, headers=auth("bob"))
     assert r.status_code == 200
     assert client.get(URL, headers=auth("alice")).json == {"devices": []}
-    assert [d["deviceId"] for d in client.get(URL, headers=auth("bob")).json["devices"]] == \
-        [r.json["deviceId"]]
+    assert [d["deviceId"] for d in client.get(URL, headers=auth("bob")).json["devices"]] == [
+        r.json["deviceId"]
+    ]
     with app.app_context():
         [device] = rows()
         assert device.member_id == "bob"
@@ -78,8 +78,9 @@ def test_delete_only_own_and_unknown_is_404(app, client, auth):
 
 def test_list_only_active_own_devices_newest_first(client, auth):
     for i, platform in enumerate(("ios", "android", "ios")):
-        client.post(URL, json={"token": f"tok{i}-" + "x" * 20, "platform": platform},
-                    headers=auth("alice"))
+        client.post(
+            URL, json={"token": f"tok{i}-" + "x" * 20, "platform": platform}, headers=auth("alice")
+        )
     client.post(URL, json={"token": "bobs-" + "y" * 20, "platform": "ios"}, headers=auth("bob"))
     client.delete(f"{URL}/tok1-" + "x" * 20, headers=auth("alice"))
     devices = client.get(URL, headers=auth("alice")).json["devices"]
@@ -89,20 +90,23 @@ def test_list_only_active_own_devices_newest_first(client, auth):
     assert devices[0]["lastSeenAt"] >= devices[1]["lastSeenAt"]
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(json={"token": TOKEN}),
-    dict(json={"platform": "ios"}),
-    dict(json={"token": TOKEN, "platform": "windows"}),
-    dict(json={"token": "", "platform": "ios"}),
-    dict(json={"token": "a" * 4097, "platform": "ios"}),
-    dict(json={"token": "has space", "platform": "ios"}),
-    dict(json={"token": "a/b", "platform": "ios"}),
-    dict(json={"token": 12345, "platform": "ios"}),
-    dict(json={"token": TOKEN, "platform": "ios", "model": "iPhone"}),
-    dict(json=[TOKEN]),
-    dict(data="{", content_type="application/json"),
-    dict(data="token=x", content_type="text/plain"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(json={"token": TOKEN}),
+        dict(json={"platform": "ios"}),
+        dict(json={"token": TOKEN, "platform": "windows"}),
+        dict(json={"token": "", "platform": "ios"}),
+        dict(json={"token": "a" * 4097, "platform": "ios"}),
+        dict(json={"token": "has space", "platform": "ios"}),
+        dict(json={"token": "a/b", "platform": "ios"}),
+        dict(json={"token": 12345, "platform": "ios"}),
+        dict(json={"token": TOKEN, "platform": "ios", "model": "iPhone"}),
+        dict(json=[TOKEN]),
+        dict(data="{", content_type="application/json"),
+        dict(data="token=x", content_type="text/plain"),
+    ],
+)
 def test_register_rejects_bad_bodies(app, client, auth, kwargs):
     r = client.post(URL, headers=auth("alice"), **kwargs)
     assert 400 <= r.status_code < 500 and "error" in r.json
@@ -120,12 +124,17 @@ def test_longest_token_is_accepted(app, client, auth):
 def test_too_many_devices_retire_the_oldest(app, client, auth, monkeypatch):
     monkeypatch.setattr(service, "MAX_ACTIVE_DEVICES", 3)
     for i in range(4):
-        client.post(URL, json={"token": f"tok-{i}-" + "z" * 20, "platform": "ios"},
-                    headers=auth("alice"))
+        client.post(
+            URL, json={"token": f"tok-{i}-" + "z" * 20, "platform": "ios"}, headers=auth("alice")
+        )
     with app.app_context():
         states = {d.token.split("-")[1]: (d.active, d.deactivated_reason) for d in rows()}
-    assert states == {"0": (False, "superseded"), "1": (True, None), "2": (True, None),
-                      "3": (True, None)}
+    assert states == {
+        "0": (False, "superseded"),
+        "1": (True, None),
+        "2": (True, None),
+        "3": (True, None),
+    }
 
 
 def test_full_tokens_are_never_logged(client, auth, caplog):

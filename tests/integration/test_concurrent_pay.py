@@ -19,8 +19,13 @@ def test_thirty_concurrent_pays_make_one_payout(app, auth):
     claim = client.post("/shield/v1/claims", headers=auth("alice"), json=claim_body(amount=80)).json
     cid = claim["claimId"]
     admin = auth("root", admin=True)
-    assert client.post(f"/shield/v1/admin/claims/{cid}/approve",
-                       headers={**admin, "Idempotency-Key": "approve"}).status_code == 200
+    assert (
+        client.post(
+            f"/shield/v1/admin/claims/{cid}/approve",
+            headers={**admin, "Idempotency-Key": "approve"},
+        ).status_code
+        == 200
+    )
     client.get("/shield/v1/claims", headers=admin)  # the admin's member row exists
 
     barrier = Barrier(30)
@@ -28,8 +33,9 @@ def test_thirty_concurrent_pays_make_one_payout(app, auth):
     def pay(i):
         c = app.test_client()
         barrier.wait()
-        return c.post(f"/shield/v1/admin/claims/{cid}/pay",
-                      headers={**admin, "Idempotency-Key": f"pay-{i}"}).status_code
+        return c.post(
+            f"/shield/v1/admin/claims/{cid}/pay", headers={**admin, "Idempotency-Key": f"pay-{i}"}
+        ).status_code
 
     with ThreadPoolExecutor(30) as pool:
         statuses = list(pool.map(pay, range(30)))
@@ -39,8 +45,11 @@ def test_thirty_concurrent_pays_make_one_payout(app, auth):
         assert db.session.scalar(select(func.count()).select_from(WalletTransaction)) == 1
         assert db.session.get(Wallet, "alice").balance_cents == 7000
         assert db.session.scalar(select(func.count()).select_from(Payout)) == 1
-        paid_events = db.session.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.name == "payout_completed"))
+        paid_events = db.session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.name == "payout_completed")
+        )
         assert paid_events == 1
 
 
@@ -48,8 +57,12 @@ def test_concurrent_approvals_respect_ticket_limit(app, auth):
     with app.app_context():
         subscribe("alice", "basic")  # 3 tickets a year
     client = app.test_client()
-    ids = [client.post("/shield/v1/claims", headers=auth("alice"),
-                       json=claim_body(amount=40)).json["claimId"] for _ in range(6)]
+    ids = [
+        client.post("/shield/v1/claims", headers=auth("alice"), json=claim_body(amount=40)).json[
+            "claimId"
+        ]
+        for _ in range(6)
+    ]
     admin = auth("root", admin=True)
     client.get("/shield/v1/claims", headers=admin)
     barrier = Barrier(len(ids))
@@ -57,8 +70,10 @@ def test_concurrent_approvals_respect_ticket_limit(app, auth):
     def approve(cid):
         c = app.test_client()
         barrier.wait()
-        return c.post(f"/shield/v1/admin/claims/{cid}/approve",
-                      headers={**admin, "Idempotency-Key": f"a-{cid}"}).json["status"]
+        return c.post(
+            f"/shield/v1/admin/claims/{cid}/approve",
+            headers={**admin, "Idempotency-Key": f"a-{cid}"},
+        ).json["status"]
 
     with ThreadPoolExecutor(len(ids)) as pool:
         outcomes = list(pool.map(approve, ids))

@@ -43,10 +43,12 @@ def test_every_event_conforms_and_follows_the_catalog(app, client, auth):
     post(f"/admin/claims/{second}/deny", admin, {"denialCode": "D006", "decisionNotes": "typo"})
     post(f"/admin/claims/{first}/proof-request", admin, {"message": "Upload the receipt"})
     post("/admin/members/alice/subscription/plan", admin, {"planId": "professional"})
-    w1 = post("/wallet/withdrawals", member, {"amount": 20, "bankAccountLastFour": "4321"},
-              key="w1")["withdrawalId"]
-    w2 = post("/wallet/withdrawals", member, {"amount": 10, "bankAccountLastFour": "4321"},
-              key="w2")["withdrawalId"]
+    w1 = post(
+        "/wallet/withdrawals", member, {"amount": 20, "bankAccountLastFour": "4321"}, key="w1"
+    )["withdrawalId"]
+    w2 = post(
+        "/wallet/withdrawals", member, {"amount": 10, "bankAccountLastFour": "4321"}, key="w2"
+    )["withdrawalId"]
     post(f"/admin/withdrawals/{w1}/complete", admin, key="c1")
     post(f"/admin/withdrawals/{w2}/fail", admin, {"reason": "account closed"}, key="f1")
 
@@ -68,8 +70,9 @@ def test_every_event_conforms_and_follows_the_catalog(app, client, auth):
         assert renew_subscriptions(now=utcnow() + timedelta(days=32)) == 1  # renewed
         assert expire_cancellation_restrictions(now=utcnow() + timedelta(days=91)) == 1
         assert reset_coverage_periods(now=utcnow() + timedelta(days=366)) >= 1
-        assert renew_subscriptions(now=utcnow() + timedelta(days=400),
-                                   billing=FailingBilling()) == 1  # past_due
+        assert (
+            renew_subscriptions(now=utcnow() + timedelta(days=400), billing=FailingBilling()) == 1
+        )  # past_due
 
         rows = db.session.execute(select(OutboxEvent).order_by(OutboxEvent.seq)).scalars().all()
 
@@ -84,8 +87,9 @@ def test_every_event_conforms_and_follows_the_catalog(app, client, auth):
         else:
             assert row.member_id == "alice"
         expected_push = PUSH_PENDING if rule.push(row.payload["data"]) else PUSH_NONE
-        assert row.push_state in ({expected_push} | ({"planned"} if expected_push ==
-                                                     PUSH_PENDING else set())), row.name
+        assert row.push_state in (
+            {expected_push} | ({"planned"} if expected_push == PUSH_PENDING else set())
+        ), row.name
     server_events = set(spec_events()) - {"error"}
     assert server_events == set(EVENTS)
     assert seen == server_events, f"never produced: {sorted(server_events - seen)}"

@@ -35,7 +35,8 @@ def empty_database(database_uri, tmp_path):
     url = make_url(database_uri)
     name = f"shield_mig_{uuid.uuid4().hex[:10]}"
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield url.set(database=name).render_as_string(hide_password=False)

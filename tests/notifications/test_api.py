@@ -19,9 +19,14 @@ T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 
 def add(member_id: str, title: str, minutes: int = 0, **kw) -> str:
     ensure_member_id(db.session, member_id)
-    entry = Notification(member_id=member_id, title=title, message=f"{title} message",
-                         type=kw.pop("type", "general"), created_at=T0 + timedelta(minutes=minutes),
-                         **kw)
+    entry = Notification(
+        member_id=member_id,
+        title=title,
+        message=f"{title} message",
+        type=kw.pop("type", "general"),
+        created_at=T0 + timedelta(minutes=minutes),
+        **kw,
+    )
     db.session.add(entry)
     db.session.commit()
     return entry.id
@@ -31,8 +36,9 @@ def add(member_id: str, title: str, minutes: int = 0, **kw) -> str:
 def inbox(app):
     with app.app_context():
         return {
-            "old": add("alice", "Old", 0, claim_id="clm_1", route="/claims/clm_1",
-                       type="claim_update"),
+            "old": add(
+                "alice", "Old", 0, claim_id="clm_1", route="/claims/clm_1", type="claim_update"
+            ),
             "mid": add("alice", "Mid", 5, route="/wallet", type="payout"),
             "new": add("alice", "New", 10),
             "bob": add("bob", "Bob's", 7),
@@ -48,8 +54,12 @@ def test_list_shape_order_and_unread_count(client, auth, inbox):
     assert [n["id"] for n in body["notifications"]] == [inbox["new"], inbox["mid"], inbox["old"]]
     old = body["notifications"][2]
     assert old == {
-        "id": inbox["old"], "title": "Old", "message": "Old message", "type": "claim_update",
-        "read": False, "createdAt": "2025-06-01T09:00:00.000Z",
+        "id": inbox["old"],
+        "title": "Old",
+        "message": "Old message",
+        "type": "claim_update",
+        "read": False,
+        "createdAt": "2025-06-01T09:00:00.000Z",
         "data": {"claimId": "clm_1", "route": "/claims/clm_1"},
     }
     assert body["notifications"][1]["data"] == {"route": "/wallet"}
@@ -105,27 +115,37 @@ def test_read_all(app, client, auth, inbox):
     assert r.json == {"updated": 3, "unreadCount": 0}
     r = client.get(URL, headers=auth("alice"))
     assert all(n["read"] for n in r.json["notifications"]) and r.json["unreadCount"] == 0
-    assert client.post(URL + "/read-all", headers=auth("alice")).json == \
-        {"updated": 0, "unreadCount": 0}
+    assert client.post(URL + "/read-all", headers=auth("alice")).json == {
+        "updated": 0,
+        "unreadCount": 0,
+    }
     with app.app_context():
         assert db.session.get(Notification, inbox["bob"]).read is False
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(json={"read": True}),
-    dict(json=[1]),
-    dict(data="{", content_type="application/json"),
-    dict(data="x", content_type="text/plain"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(json={"read": True}),
+        dict(json=[1]),
+        dict(data="{", content_type="application/json"),
+        dict(data="x", content_type="text/plain"),
+    ],
+)
 def test_mark_read_rejects_bodies(app, client, auth, inbox, kwargs):
     for path in (f"{URL}/{inbox['old']}/read", URL + "/read-all"):
         r = client.post(path, headers=auth("alice"), **kwargs)
         assert 400 <= r.status_code < 500, (path, r.status_code)
     with app.app_context():
-        unread = db.session.execute(
-            select(Notification).where(Notification.member_id == "alice",
-                                       Notification.read.is_(False))
-        ).scalars().all()
+        unread = (
+            db.session.execute(
+                select(Notification).where(
+                    Notification.member_id == "alice", Notification.read.is_(False)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert len(unread) == 3
 
 
@@ -135,16 +155,22 @@ def test_an_event_inbox_entry_appears_as_sent(app, client, auth):
     with app.app_context():
         subscribe("alice", "pro")
     etag = client.get(URL, headers=auth("alice")).headers["ETag"]
-    r = client.post("/shield/v1/admin/members/alice/subscription/status",
-                    json={"status": "past_due", "reason": "payment_failed"},
-                    headers=auth("root", admin=True))
+    r = client.post(
+        "/shield/v1/admin/members/alice/subscription/status",
+        json={"status": "past_due", "reason": "payment_failed"},
+        headers=auth("root", admin=True),
+    )
     assert r.status_code == 200
     r = client.get(URL, headers=auth("alice", **{"If-None-Match": etag}))
     assert r.status_code == 200
     with app.app_context():
-        [event] = db.session.execute(
-            select(OutboxEvent).where(OutboxEvent.name == "notification_received")
-        ).scalars().all()
+        [event] = (
+            db.session.execute(
+                select(OutboxEvent).where(OutboxEvent.name == "notification_received")
+            )
+            .scalars()
+            .all()
+        )
     assert r.json["notifications"] == [event.payload["data"]["notification"]]
     assert r.json["unreadCount"] == event.payload["data"]["unreadCount"] == 1
 
@@ -164,16 +190,19 @@ def test_push_preference(app, client, auth):
     assert r.json == {"pushEnabled": True}
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(json={"pushEnabled": "false"}),
-    dict(json={"pushEnabled": 0}),
-    dict(json={"pushEnabled": None}),
-    dict(json={}),
-    dict(json={"pushEnabled": False, "sound": True}),
-    dict(json=[False]),
-    dict(data="{", content_type="application/json"),
-    dict(data="pushEnabled=false"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(json={"pushEnabled": "false"}),
+        dict(json={"pushEnabled": 0}),
+        dict(json={"pushEnabled": None}),
+        dict(json={}),
+        dict(json={"pushEnabled": False, "sound": True}),
+        dict(json=[False]),
+        dict(data="{", content_type="application/json"),
+        dict(data="pushEnabled=false"),
+    ],
+)
 def test_push_preference_rejects_bad_bodies(app, client, auth, kwargs):
     with app.app_context():
         ensure_member_id(db.session, "alice")

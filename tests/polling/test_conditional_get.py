@@ -66,8 +66,10 @@ def test_a_change_in_this_process_is_seen_by_the_next_poll(papp, auth):
     claim = member_with_claim(papp, client, alice, "alice")
     etag = poll(client, alice).headers["ETag"]
     assert poll(client, alice, etag).status_code == 304
-    r = client.post(f"/shield/v1/admin/claims/{claim['claimId']}/approve",
-                    headers={**auth("root", admin=True), "Idempotency-Key": "a1"})
+    r = client.post(
+        f"/shield/v1/admin/claims/{claim['claimId']}/approve",
+        headers={**auth("root", admin=True), "Idempotency-Key": "a1"},
+    )
     assert r.status_code == 200, r.json
     changed = poll(client, alice, etag)  # no wait: read-your-writes within a process
     assert changed.status_code == 200
@@ -82,9 +84,11 @@ def test_a_clock_derived_field_is_never_hidden_by_a_304(papp, auth, monkeypatch)
     _ready(papp)
     alice = auth("alice")
     claim = member_with_claim(papp, client, alice, "alice")
-    r = client.post(f"/shield/v1/admin/claims/{claim['claimId']}/deny",
-                    json={"denialCode": "D005"},
-                    headers={**auth("root", admin=True), "Idempotency-Key": "d1"})
+    r = client.post(
+        f"/shield/v1/admin/claims/{claim['claimId']}/deny",
+        json={"denialCode": "D005"},
+        headers={**auth("root", admin=True), "Idempotency-Key": "d1"},
+    )
     assert r.status_code == 200, r.json
     first = poll(client, alice)
     assert first.json["claims"][0]["appealable"] is True
@@ -180,8 +184,7 @@ def test_the_body_cache_is_bounded_by_bytes():
 
 
 @pytest.mark.postgres
-def test_a_200_for_an_unchanged_version_comes_from_the_body_cache(make_app, app, auth,
-                                                                 monkeypatch):
+def test_a_200_for_an_unchanged_version_comes_from_the_body_cache(make_app, app, auth, monkeypatch):
     papp = make_app(SHIELD_VERSION_CACHE="notify")
     try:
         client = papp.test_client()
@@ -200,9 +203,11 @@ def test_a_200_for_an_unchanged_version_comes_from_the_body_cache(make_app, app,
             other = client.get(CLAIMS + "?view=all", headers=alice)
         assert other.status_code == 200 and statements
         # A change makes a new ETag, so the old body is never served for it.
-        r = client.post(f"/shield/v1/admin/claims/{claim['claimId']}/deny",
-                        json={"denialCode": "D005"},
-                        headers={**auth("root", admin=True), "Idempotency-Key": "d2"})
+        r = client.post(
+            f"/shield/v1/admin/claims/{claim['claimId']}/deny",
+            json={"denialCode": "D005"},
+            headers={**auth("root", admin=True), "Idempotency-Key": "d2"},
+        )
         assert r.status_code == 200, r.json
         changed = poll(client, alice)
         assert changed.json["claims"][0]["status"] == "denied"

@@ -35,8 +35,11 @@ def test_a_token_with_another_signature_is_not_a_hit(make_app, app):
     good = issue_token(papp.config, "alice")
     assert client.get(CLAIMS, headers=_bearer(good)).status_code == 200
     head, body, _ = good.split(".")
-    forged = jwt.encode(jwt.decode(good, options={"verify_signature": False}),
-                        "another-secret-0123456789abcdef0123", algorithm="HS256")
+    forged = jwt.encode(
+        jwt.decode(good, options={"verify_signature": False}),
+        "another-secret-0123456789abcdef0123",
+        algorithm="HS256",
+    )
     assert forged.split(".")[:2] == [head, body]  # same claims, other signature
     r = client.get(CLAIMS, headers=_bearer(forged))
     assert r.status_code == 401 and r.json["error"]["code"] == "AUTH_INVALID"

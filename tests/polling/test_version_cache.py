@@ -39,8 +39,7 @@ def cached_app(app, make_app):
 
 
 def _dsn(database_uri: str) -> str:
-    return make_url(database_uri).set(drivername="postgresql").render_as_string(
-        hide_password=False)
+    return make_url(database_uri).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _bump_claims(database_uri: str, member_id: str, *, notify: bool = True) -> float:
@@ -48,8 +47,9 @@ def _bump_claims(database_uri: str, member_id: str, *, notify: bool = True) -> f
     its own connection, so nothing in this process hears of it but the listener); return
     the monotonic time the commit returned. notify=False stands for a lost notification."""
     with psycopg.connect(_dsn(database_uri)) as conn:
-        conn.execute("UPDATE resource_versions SET claims = claims + 1 WHERE member_id = %s",
-                     (member_id,))
+        conn.execute(
+            "UPDATE resource_versions SET claims = claims + 1 WHERE member_id = %s", (member_id,)
+        )
         if notify:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, member_id))
         conn.commit()
@@ -80,8 +80,7 @@ def _watch(client, headers, etag, committed_at: float):
 
 
 @pytest.mark.postgres
-def test_a_commit_from_another_connection_shows_within_the_bound(cached_app, database_uri,
-                                                                  auth):
+def test_a_commit_from_another_connection_shows_within_the_bound(cached_app, database_uri, auth):
     papp, store = cached_app
     client = papp.test_client()
     alice = auth("alice")
@@ -121,8 +120,13 @@ def test_a_commit_from_another_process_shows_within_the_bound(cached_app, auth, 
         print("committed", flush=True)
         time.sleep(3)
     """)
-    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                          cwd=os.getcwd(), stderr=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+        stderr=subprocess.DEVNULL,
+    ) as proc:
         try:
             assert proc.stdout.readline().strip() == "committed"
             committed = time.monotonic()  # the commit returned before this line
@@ -188,12 +192,18 @@ def test_a_load_that_races_an_invalidation_is_not_stored(cached_app, monkeypatch
 
     monkeypatch.setattr(cache_module, "load_row", racing)
     with store_context(cached_app[0]):
-        db.session.execute(text(
-            "INSERT INTO members (id, role, push_enabled, created_at) "
-            "VALUES ('dave', 'member', true, now())"))
-        db.session.execute(text(
-            "INSERT INTO resource_versions (member_id, claims, wallet, subscription, "
-            "notifications, events) VALUES ('dave', 1, 1, 1, 1, 1)"))
+        db.session.execute(
+            text(
+                "INSERT INTO members (id, role, push_enabled, created_at) "
+                "VALUES ('dave', 'member', true, now())"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO resource_versions (member_id, claims, wallet, subscription, "
+                "notifications, events) VALUES ('dave', 1, 1, 1, 1, 1)"
+            )
+        )
         db.session.commit()
         assert store.read("dave", "claims") == (1, None)  # served, but not kept
         assert "dave" not in store._entries

@@ -71,24 +71,44 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/shield/ws"
         self.log_path = log_path
-        full_env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("SHIELD_", "REDIS_URL", "DATABASE_URL"))}
-        full_env.update({
-            "DATABASE_URL": database_uri,
-            "SHIELD_ENV": "test",
-            "SHIELD_JWT_SECRET": TEST_SECRET,
-            "SHIELD_JWT_LEEWAY": "0",
-            "SHIELD_WS_ENABLED": "1",
-            "SHIELD_SCHEDULER": "off",
-        })
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SHIELD_", "REDIS_URL", "DATABASE_URL"))
+        }
+        full_env.update(
+            {
+                "DATABASE_URL": database_uri,
+                "SHIELD_ENV": "test",
+                "SHIELD_JWT_SECRET": TEST_SECRET,
+                "SHIELD_JWT_LEEWAY": "0",
+                "SHIELD_WS_ENABLED": "1",
+                "SHIELD_SCHEDULER": "off",
+            }
+        )
         full_env.update({k: str(v) for k, v in env.items()})
         self._interrupted = False
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [str(GUNICORN), "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{self.port}",
-             "--no-control-socket", "--graceful-timeout", "1", "--log-level", "warning",
-             "app:create_app()"],
-            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                str(GUNICORN),
+                "-k",
+                "gevent",
+                "-w",
+                "1",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--no-control-socket",
+                "--graceful-timeout",
+                "1",
+                "--log-level",
+                "warning",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -130,8 +150,10 @@ def start_server(database_uri, _schema, tmp_path_factory):
 
     def start(count: int = 1, envs: list[dict] | None = None, **env) -> Server | list[Server]:
         envs = envs or [env] * count
-        started = [Server(database_uri, tmp_path_factory.mktemp("server") / "gunicorn.log",
-                          **server_env) for server_env in envs]
+        started = [
+            Server(database_uri, tmp_path_factory.mktemp("server") / "gunicorn.log", **server_env)
+            for server_env in envs
+        ]
         servers.extend(started)
         for server in started:  # booting in parallel
             server.wait_ready()
@@ -147,13 +169,22 @@ def start_server(database_uri, _schema, tmp_path_factory):
 # No outbox poll to speak of and no LISTEN: only Redis can carry an event in time. Presence
 # is refreshed every 0.5 s, so another test's FLUSHDB of the shared Redis database cannot
 # fool the presence test; keys and channel live under a private prefix.
-REDIS_ENV = {**DEFAULT_ENV, "SHIELD_WS_POLL_INTERVAL": "60", "SHIELD_WS_PG_LISTEN": "0",
-             "REDIS_URL": REDIS_URL, "SHIELD_WS_REDIS_PREFIX": f"shield-test:{uuid.uuid4().hex}:",
-             "SHIELD_WS_PING_INTERVAL": "0.5", "SHIELD_WS_IDLE_TIMEOUT": "30"}
+REDIS_ENV = {
+    **DEFAULT_ENV,
+    "SHIELD_WS_POLL_INTERVAL": "60",
+    "SHIELD_WS_PG_LISTEN": "0",
+    "REDIS_URL": REDIS_URL,
+    "SHIELD_WS_REDIS_PREFIX": f"shield-test:{uuid.uuid4().hex}:",
+    "SHIELD_WS_PING_INTERVAL": "0.5",
+    "SHIELD_WS_IDLE_TIMEOUT": "30",
+}
 FLEET = {
     "default": DEFAULT_ENV,
-    "fast_heartbeat": {**DEFAULT_ENV, "SHIELD_WS_PING_INTERVAL": "0.3",
-                       "SHIELD_WS_IDLE_TIMEOUT": "1"},
+    "fast_heartbeat": {
+        **DEFAULT_ENV,
+        "SHIELD_WS_PING_INTERVAL": "0.3",
+        "SHIELD_WS_IDLE_TIMEOUT": "1",
+    },
     "redis_a": REDIS_ENV,
     "redis_b": REDIS_ENV,
     # PostgreSQL only: LISTEN/NOTIFY must be what wakes it (the poll is a minute away).
@@ -312,9 +343,17 @@ class Client:
             self.ws.shutdown()
 
 
-def connect(server: Server, subject: str | None = None, *, admin: bool = False,
-            how: str = "header", last_seq: int | None = None, origin: str | None = None,
-            raw_token: str | None = None, expect_connected: bool = True) -> Client:
+def connect(
+    server: Server,
+    subject: str | None = None,
+    *,
+    admin: bool = False,
+    how: str = "header",
+    last_seq: int | None = None,
+    origin: str | None = None,
+    raw_token: str | None = None,
+    expect_connected: bool = True,
+) -> Client:
     """Open a socket; `how` is header, query or frame (the auth frame)."""
     tok = raw_token if raw_token is not None else (token(subject, admin=admin) if subject else None)
     params, headers = [], []
@@ -325,8 +364,9 @@ def connect(server: Server, subject: str | None = None, *, admin: bool = False,
     if last_seq is not None and how != "frame":
         params.append(f"lastSeq={last_seq}")
     url = server.ws_url + ("?" + "&".join(params) if params else "")
-    ws = websocket.create_connection(url, header=headers, origin=origin,
-                                     suppress_origin=origin is None, timeout=5)
+    ws = websocket.create_connection(
+        url, header=headers, origin=origin, suppress_origin=origin is None, timeout=5
+    )
     client = Client(ws)
     if how == "frame" and tok is not None:
         data = {"token": tok}
@@ -357,8 +397,12 @@ def clients():
 def top_seq(app) -> int:
     with app.app_context():
         try:
-            return db.session.execute(
-                select(EventSequence.value).where(EventSequence.id == 1)).scalar() or 0
+            return (
+                db.session.execute(
+                    select(EventSequence.value).where(EventSequence.id == 1)
+                ).scalar()
+                or 0
+            )
         finally:
             db.session.remove()
 
@@ -372,7 +416,9 @@ def member_events(app, member_id: str, after: int = 0, admin: bool = False) -> l
                 condition = condition | (OutboxEvent.audience == "admin")
             rows = db.session.execute(
                 select(OutboxEvent.seq, OutboxEvent.id, OutboxEvent.name)
-                .where(condition, OutboxEvent.seq > after).order_by(OutboxEvent.seq)).all()
+                .where(condition, OutboxEvent.seq > after)
+                .order_by(OutboxEvent.seq)
+            ).all()
             return [tuple(r) for r in rows]
         finally:
             db.session.remove()
@@ -385,11 +431,18 @@ def record_events(app, member_id: str, count: int = 1, name: str = "claim_status
             ensure_member_id(db.session, member_id)
             db.session.commit()
             for n in range(count):
-                record(db.session, name, {"claimId": f"clm_fake{n}", "ticketNumber": f"T{n}",
-                                          "previousStatus": "submitted",
-                                          "newStatus": "under_review",
-                                          "updatedAt": "2026-01-01T00:00:00.000Z"},
-                       member_id=member_id)
+                record(
+                    db.session,
+                    name,
+                    {
+                        "claimId": f"clm_fake{n}",
+                        "ticketNumber": f"T{n}",
+                        "previousStatus": "submitted",
+                        "newStatus": "under_review",
+                        "updatedAt": "2026-01-01T00:00:00.000Z",
+                    },
+                    member_id=member_id,
+                )
                 db.session.commit()
         finally:
             db.session.remove()
@@ -412,8 +465,9 @@ def submit_claim(server: Server, member_id: str, **overrides) -> dict:
 
 
 def admin_post(server: Server, path: str, body: dict | None = None) -> dict:
-    r = server.post(path, bearer("root-admin", admin=True, **{"Idempotency-Key": uuid.uuid4().hex}),
-                    body)
+    r = server.post(
+        path, bearer("root-admin", admin=True, **{"Idempotency-Key": uuid.uuid4().hex}), body
+    )
     assert r.status_code in (200, 201), r.text
     return r.json()
 
@@ -429,7 +483,8 @@ def acks_of(app, event_ids: list[str]) -> dict[str, str]:
     with app.app_context():
         try:
             rows = db.session.execute(
-                select(EventAck.event_id, EventAck.via).where(EventAck.event_id.in_(event_ids)))
+                select(EventAck.event_id, EventAck.via).where(EventAck.event_id.in_(event_ids))
+            )
             return {event_id: via for event_id, via in rows}
         finally:
             db.session.remove()

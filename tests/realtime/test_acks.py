@@ -38,11 +38,15 @@ def test_required_acks_are_recorded_and_stop_resends(server, local_app, clients)
     alice = uid("alice")
     client, claim, paid, payout = _paid(server, local_app, clients, alice)
     assert paid["data"]["claimId"] == claim["claimId"]
-    client.send("claim_paid_ack", {"claimId": claim["claimId"],
-                                   "transactionId": paid["data"]["transactionId"],
-                                   "received": True})
-    client.send("payout_completed_ack", {"payoutId": payout["data"]["payoutId"],
-                                         "received": True})
+    client.send(
+        "claim_paid_ack",
+        {
+            "claimId": claim["claimId"],
+            "transactionId": paid["data"]["transactionId"],
+            "received": True,
+        },
+    )
+    client.send("payout_completed_ack", {"payoutId": payout["data"]["payoutId"], "received": True})
     ids = [paid["id"], payout["id"]]
     assert wait_for(lambda: len(acks_of(local_app, ids)) == 2)
     assert acks_of(local_app, ids) == {paid["id"]: "socket", payout["id"]: "socket"}
@@ -123,8 +127,9 @@ def test_bad_acks_get_errors_and_change_nothing(server, local_app, clients):
     alice = uid("alice")
     start = top_seq(local_app)
     client, claim, paid, _ = _paid(server, local_app, clients, alice)
-    status_changed = next(e for e in member_events(local_app, alice, start)
-                          if e[2] == "claim_status_changed")
+    status_changed = next(
+        e for e in member_events(local_app, alice, start) if e[2] == "claim_status_changed"
+    )
     cases = [
         ("claim_paid_ack", {"eventId": "evt_nope", "received": True}, "NOT_FOUND"),
         ("claim_paid_ack", {"claimId": "clm_nope", "received": True}, "NOT_FOUND"),

@@ -18,8 +18,11 @@ def _check_connected(frame: dict, user_id: str) -> None:
     assert set(frame) == {"event", "timestamp", "data"}
     assert frame["event"] == "connected"
     data = frame["data"]
-    assert set(data) == set(connected_fields()) == {"userId", "connectionId", "timestamp",
-                                                    "serverVersion"}
+    assert (
+        set(data)
+        == set(connected_fields())
+        == {"userId", "connectionId", "timestamp", "serverVersion"}
+    )
     errors: list[str] = []
     for name, field in connected_fields().items():
         _check_value(name, field.kind, data[name], errors)
@@ -62,8 +65,11 @@ def test_bad_token_gets_auth_invalid_then_close(server, clients, how):
 def test_token_signed_with_another_key_is_invalid(server, clients):
     import jwt
 
-    forged = jwt.encode({"sub": "mallory", "exp": int(time.time()) + 600, "role": "admin"},
-                        "another-secret-0123456789abcdef0123", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": "mallory", "exp": int(time.time()) + 600, "role": "admin"},
+        "another-secret-0123456789abcdef0123",
+        algorithm="HS256",
+    )
     client = clients(connect(server, raw_token=forged, expect_connected=False))
     closed, frames = client.expect_close()
     assert frames[0]["data"]["code"] == "AUTH_INVALID" and closed.code == 1008

@@ -19,8 +19,17 @@ from tests.realtime.conftest import (
 )
 from tests.spec_check import assert_conforms
 
-CLAIM_FIELDS = ("claimId", "ticketNumber", "amount", "status", "city", "state", "violationType",
-                "submittedAt", "estimatedPayout")
+CLAIM_FIELDS = (
+    "claimId",
+    "ticketNumber",
+    "amount",
+    "status",
+    "city",
+    "state",
+    "violationType",
+    "submittedAt",
+    "estimatedPayout",
+)
 
 
 def test_claim_submitted_reaches_owner_and_admins_only(server, local_app, clients):

@@ -10,19 +10,21 @@ import pytest
 from tests.realtime.conftest import Closed, connect, record_events, uid
 
 
-@pytest.mark.parametrize("raw, original", [
-    ("{not json", None),
-    ("[1, 2]", None),
-    ('{"data": {}}', None),
-    ('{"event": 5}', None),
-    ('{"event": "hello", "data": {}}', "hello"),
-    ('{"event": "claim_paid", "data": {}}', "claim_paid"),  # a server event, not a client one
-    ('{"event": "ping", "data": [1]}', "ping"),
-    ("[" * 5000 + "]" * 5000, None),
-    (b"\x00\x01binary", None),
-])
-def test_malformed_frames_get_invalid_payload_and_the_socket_lives(server, clients, raw,
-                                                                   original):
+@pytest.mark.parametrize(
+    "raw, original",
+    [
+        ("{not json", None),
+        ("[1, 2]", None),
+        ('{"data": {}}', None),
+        ('{"event": 5}', None),
+        ('{"event": "hello", "data": {}}', "hello"),
+        ('{"event": "claim_paid", "data": {}}', "claim_paid"),  # a server event, not a client one
+        ('{"event": "ping", "data": [1]}', "ping"),
+        ("[" * 5000 + "]" * 5000, None),
+        (b"\x00\x01binary", None),
+    ],
+)
+def test_malformed_frames_get_invalid_payload_and_the_socket_lives(server, clients, raw, original):
     client = clients(connect(server, uid("alice")))
     client.send_raw(raw)
     error = client.recv()
@@ -87,8 +89,7 @@ def test_silent_client_is_disconnected(fast_heartbeat, clients):
     assert "heartbeat" in closed.reason.lower()
 
 
-def test_client_answering_pings_stays_connected_and_gets_events(fast_heartbeat, local_app,
-                                                                clients):
+def test_client_answering_pings_stays_connected_and_gets_events(fast_heartbeat, local_app, clients):
     alice = uid("alice")
     client = clients(connect(fast_heartbeat, alice))
     assert client.quiet(1.6) == []  # reading answers the pings: alive, no app frame needed

@@ -19,8 +19,9 @@ from tests.realtime.conftest import (
 
 
 @pytest.mark.redis
-def test_event_committed_through_one_process_reaches_a_socket_on_another(redis_pair, local_app,
-                                                                         clients):
+def test_event_committed_through_one_process_reaches_a_socket_on_another(
+    redis_pair, local_app, clients
+):
     a, b, _ = redis_pair
     alice = uid("alice")
     subscribed(local_app, alice)
@@ -35,8 +36,9 @@ def test_event_committed_through_one_process_reaches_a_socket_on_another(redis_p
 
 
 @pytest.mark.redis
-def test_hole_left_by_a_process_that_publishes_nothing_is_filled_in_order(redis_pair,
-                                                                        local_app, clients):
+def test_hole_left_by_a_process_that_publishes_nothing_is_filled_in_order(
+    redis_pair, local_app, clients
+):
     """The test process commits without the addon (no publish): the next published event
     shows a hole in the seqs, and the hub reads it from the outbox before going on."""
     a, b, _ = redis_pair
@@ -54,9 +56,12 @@ def test_hole_left_by_a_process_that_publishes_nothing_is_filled_in_order(redis_
 @pytest.mark.redis
 def test_presence_is_shared_through_redis(redis_pair, database_uri, clients):
     _, b, env = redis_pair
-    app = create_app(_test_config(database_uri), REDIS_URL=env["REDIS_URL"],
-                     SHIELD_WS_REDIS_PREFIX=env["SHIELD_WS_REDIS_PREFIX"],
-                     SHIELD_WS_PUSH_HOLD=7)
+    app = create_app(
+        _test_config(database_uri),
+        REDIS_URL=env["REDIS_URL"],
+        SHIELD_WS_REDIS_PREFIX=env["SHIELD_WS_REDIS_PREFIX"],
+        SHIELD_WS_PUSH_HOLD=7,
+    )
     alice = uid("alice")
     with app.app_context():
         assert has_live_socket(alice) is False

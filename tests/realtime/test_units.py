@@ -26,8 +26,13 @@ def test_client_frames_are_parsed_strictly():
     assert (bad.value.code, bad.value.original) == ("INVALID_PAYLOAD", "subscribe")
     with pytest.raises(p.FrameError):
         p.parse('{"event": "' + "x" * 100 + '"}')
-    assert set(p.ACK_EVENTS) == {"claim_submitted_ack", "claim_approved_ack", "claim_denied_ack",
-                                 "claim_paid_ack", "payout_completed_ack"}
+    assert set(p.ACK_EVENTS) == {
+        "claim_submitted_ack",
+        "claim_approved_ack",
+        "claim_denied_ack",
+        "claim_paid_ack",
+        "payout_completed_ack",
+    }
 
 
 def test_last_seq_and_token_forms():
@@ -46,8 +51,14 @@ def test_last_seq_and_token_forms():
 def test_outgoing_keys_acks_by_claim_or_payout():
     paid = p.outgoing(5, "evt_1", "claim_paid", "m", "member", {"data": {"claimId": "clm_1"}})
     assert paid.ack_required and paid.ack_key == ("claim_paid", "clm_1")
-    payout = p.outgoing(6, "evt_2", "payout_completed", "m", "member",
-                        {"data": {"payoutId": "pay_1", "claimId": "clm_1"}})
+    payout = p.outgoing(
+        6,
+        "evt_2",
+        "payout_completed",
+        "m",
+        "member",
+        {"data": {"payoutId": "pay_1", "claimId": "clm_1"}},
+    )
     assert payout.ack_key == ("payout_completed", "pay_1")
     optional = p.outgoing(7, "evt_3", "claim_submitted", "m", "member", {"data": {"claimId": "c"}})
     assert not optional.ack_required and optional.ack_key == ("claim_submitted", "c")
@@ -107,8 +118,7 @@ class _Later:
 
 def _connection(subject: str, *, admin: bool = False) -> Connection:
     conn = Connection(_FakeWs(), Settings(), spawn=_Later())
-    conn.principal = Principal(subject, "admin" if admin else "member", None,
-                               datetime.now(UTC))
+    conn.principal = Principal(subject, "admin" if admin else "member", None, datetime.now(UTC))
     return conn
 
 
@@ -127,8 +137,10 @@ def test_rooms_route_admin_events_to_admins_only():
 
 def test_connection_sends_backlog_after_replay_once_and_in_order():
     conn = _connection("alice")
-    events = [p.outgoing(s, f"e{s}", "coverage_updated", "alice", "member", {"data": {}})
-              for s in range(1, 7)]
+    events = [
+        p.outgoing(s, f"e{s}", "coverage_updated", "alice", "member", {"data": {}})
+        for s in range(1, 7)
+    ]
     conn.deliver(events[4])  # live while the replay is being read: held back
     conn.deliver(events[5])
     conn.start(events[1:5], floor=3)  # replay of 2..5 (5 also came live)
@@ -139,9 +151,15 @@ def test_connection_sends_backlog_after_replay_once_and_in_order():
 
 
 def test_settings_from_config_then_environment():
-    settings = load({"SHIELD_WS_RATE_LIMIT": 3, "SHIELD_WS_ALLOWED_ORIGINS": ["https://a/"]},
-                    env={"SHIELD_WS_RATE_LIMIT": "99", "SHIELD_WS_PING_INTERVAL": "0.5",
-                         "SHIELD_WS_PG_LISTEN": "0", "REDIS_URL": ""})
+    settings = load(
+        {"SHIELD_WS_RATE_LIMIT": 3, "SHIELD_WS_ALLOWED_ORIGINS": ["https://a/"]},
+        env={
+            "SHIELD_WS_RATE_LIMIT": "99",
+            "SHIELD_WS_PING_INTERVAL": "0.5",
+            "SHIELD_WS_PG_LISTEN": "0",
+            "REDIS_URL": "",
+        },
+    )
     assert settings.rate_limit == 3
     assert settings.allowed_origins == ("https://a",)
     assert settings.ping_interval == 0.5

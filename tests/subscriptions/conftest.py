@@ -57,8 +57,10 @@ def pay_claim(client, auth):
         claim_id = r.json["claimId"]
         admin = auth("root", admin=True)
         for action in ("approve", "pay"):
-            r = client.post(f"/shield/v1/admin/claims/{claim_id}/{action}",
-                            headers={**admin, "Idempotency-Key": f"sub-test-{next(_keys)}"})
+            r = client.post(
+                f"/shield/v1/admin/claims/{claim_id}/{action}",
+                headers={**admin, "Idempotency-Key": f"sub-test-{next(_keys)}"},
+            )
             assert r.status_code == 200, r.json
         assert r.json["status"] == "paid"
         return r.json

@@ -18,8 +18,11 @@ def admin(auth):
 
 
 def test_create_subscription(app, client, admin):
-    r = client.post(BASE.format("carol"), json={"planId": "professional",
-                                                "billingPeriod": "monthly"}, headers=admin)
+    r = client.post(
+        BASE.format("carol"),
+        json={"planId": "professional", "billingPeriod": "monthly"},
+        headers=admin,
+    )
     assert r.status_code == 201, r.json
     body = r.json
     assert body["userId"] == "carol" and body["planId"] == "professional"
@@ -30,28 +33,35 @@ def test_create_subscription(app, client, admin):
         assert db.session.get(Member, "carol") is not None
         [event] = payloads("carol", "subscription_status_changed")
         assert event["data"] == {
-            "subscriptionId": body["subscriptionId"], "previousStatus": "inactive",
-            "newStatus": "active", "planId": "professional", "effectiveDate": body["startedAt"],
+            "subscriptionId": body["subscriptionId"],
+            "previousStatus": "inactive",
+            "newStatus": "active",
+            "planId": "professional",
+            "effectiveDate": body["startedAt"],
             "reason": "subscription_created",
         }
     r = client.get(BASE.format("carol"), headers=admin)
     assert r.status_code == 200 and r.json == body
-    r = client.post(BASE.format("carol"), json={"planId": "basic", "billingPeriod": "annual"},
-                    headers=admin)
+    r = client.post(
+        BASE.format("carol"), json={"planId": "basic", "billingPeriod": "annual"}, headers=admin
+    )
     assert r.status_code == 409 and r.json["error"]["code"] == "CONFLICT"
     with app.app_context():
         assert subscription_of("carol").plan_id == "professional"
 
 
-@pytest.mark.parametrize("body", [
-    {"planId": "gold", "billingPeriod": "monthly"},
-    {"planId": "basic", "billingPeriod": "weekly"},
-    {"planId": "basic"},
-    {"billingPeriod": "annual"},
-    {"planId": 1, "billingPeriod": "annual"},
-    {"planId": "basic", "billingPeriod": "annual", "trial": True},
-    [],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"planId": "gold", "billingPeriod": "monthly"},
+        {"planId": "basic", "billingPeriod": "weekly"},
+        {"planId": "basic"},
+        {"billingPeriod": "annual"},
+        {"planId": 1, "billingPeriod": "annual"},
+        {"planId": "basic", "billingPeriod": "annual", "trial": True},
+        [],
+    ],
+)
 def test_create_rejects_bad_bodies(app, client, admin, body):
     r = client.post(BASE.format("dave"), json=body, headers=admin)
     assert r.status_code == (422 if isinstance(body, dict) else 400)
@@ -61,8 +71,7 @@ def test_create_rejects_bad_bodies(app, client, admin, body):
 
 
 def test_create_rejects_bad_json(app, client, admin):
-    r = client.post(BASE.format("dave"), data="{", content_type="application/json",
-                    headers=admin)
+    r = client.post(BASE.format("dave"), data="{", content_type="application/json", headers=admin)
     assert r.status_code == 400 and r.json["error"]["code"] == "INVALID_PAYLOAD"
     r = client.post(BASE.format("dave"), data="planId=basic", headers=admin)
     assert r.status_code == 415
@@ -73,12 +82,15 @@ def test_get_unknown_member_is_404(client, admin):
     assert r.status_code == 404 and r.json["error"]["code"] == "NOT_FOUND"
 
 
-@pytest.mark.parametrize("method,path,body", [
-    ("post", "", {"planId": "basic", "billingPeriod": "monthly"}),
-    ("get", "", None),
-    ("post", "/status", {"status": "cancelled"}),
-    ("post", "/plan", {"planId": "professional"}),
-])
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("post", "", {"planId": "basic", "billingPeriod": "monthly"}),
+        ("get", "", None),
+        ("post", "/status", {"status": "cancelled"}),
+        ("post", "/plan", {"planId": "professional"}),
+    ],
+)
 def test_members_get_403(app, client, auth, method, path, body):
     with app.app_context():
         subscribe("alice", "basic")
@@ -93,16 +105,22 @@ def test_members_get_403(app, client, auth, method, path, body):
 def test_status_change_to_past_due_pushes_and_goes_to_inbox(app, client, admin):
     with app.app_context():
         sub_id = subscribe("alice", "pro").id
-    r = client.post(BASE.format("alice") + "/status",
-                    json={"status": "past_due", "reason": "payment_failed"}, headers=admin)
+    r = client.post(
+        BASE.format("alice") + "/status",
+        json={"status": "past_due", "reason": "payment_failed"},
+        headers=admin,
+    )
     assert r.status_code == 200, r.json
     assert r.json["status"] == "past_due"
     with app.app_context():
         [row] = outbox("alice", "subscription_status_changed")
         assert row.push_state == "pending"
         assert row.payload["data"] == {
-            "subscriptionId": sub_id, "previousStatus": "active", "newStatus": "past_due",
-            "planId": "pro", "effectiveDate": row.payload["timestamp"],
+            "subscriptionId": sub_id,
+            "previousStatus": "active",
+            "newStatus": "past_due",
+            "planId": "pro",
+            "effectiveDate": row.payload["timestamp"],
             "reason": "payment_failed",
         }
         [inbox] = payloads("alice", "notification_received")
@@ -136,10 +154,16 @@ def test_cancel_then_reactivate_clears_cancelled_at(app, client, admin):
     assert r.json["cancelledAt"] is None and r.json["status"] == "active"
 
 
-@pytest.mark.parametrize("body", [
-    {"status": "paused"}, {}, {"status": None}, {"status": "active", "reason": "Bad Reason!"},
-    {"status": "active", "extra": 1},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "paused"},
+        {},
+        {"status": None},
+        {"status": "active", "reason": "Bad Reason!"},
+        {"status": "active", "extra": 1},
+    ],
+)
 def test_status_rejects_bad_bodies(app, client, admin, body):
     with app.app_context():
         subscribe("alice")
@@ -164,23 +188,33 @@ def test_plan_change_applies_new_cap_at_once(app, client, auth, admin, pay_claim
     assert r.json["planId"] == "pro" and r.json["price"] == 19.99
     with app.app_context():
         sub = subscription_of("alice")
-        [event] = [p for p in payloads("alice", "coverage_updated")
-                   if p["data"]["changeReason"] == "plan_upgrade"]
+        [event] = [
+            p
+            for p in payloads("alice", "coverage_updated")
+            if p["data"]["changeReason"] == "plan_upgrade"
+        ]
     assert event == {
         "event": "coverage_updated",
         "timestamp": event["timestamp"],
         "data": {
             "coverage": {
-                "planId": "pro", "annualCap": 600, "usedAmount": 50, "remainingAmount": 550,
-                "ticketsUsed": 1, "maxTickets": 6, "periodStart": iso(sub.started_at),
+                "planId": "pro",
+                "annualCap": 600,
+                "usedAmount": 50,
+                "remainingAmount": 550,
+                "ticketsUsed": 1,
+                "maxTickets": 6,
+                "periodStart": iso(sub.started_at),
                 "periodEnd": r.json["coverage"]["periodEnd"],
             },
             "changeReason": "plan_upgrade",
         },
     }
     assert r.json["coverage"] == event["data"]["coverage"]
-    assert client.get("/shield/v1/subscription", headers=auth("alice")).json["coverage"] == \
-        event["data"]["coverage"]
+    assert (
+        client.get("/shield/v1/subscription", headers=auth("alice")).json["coverage"]
+        == event["data"]["coverage"]
+    )
     r = client.post(BASE.format("alice") + "/plan", json={"planId": "pro"}, headers=admin)
     assert r.status_code == 409
 

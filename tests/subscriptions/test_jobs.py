@@ -45,7 +45,10 @@ def test_renewal_success_emits_subscription_renewed(app, ctx):
             "nextRenewalDate": "2025-03-15T12:00:00.000Z",
             "amountCharged": 9.99,
             "coverage": {
-                "annualCap": 250, "remainingAmount": 250, "ticketsUsed": 0, "maxTickets": 3,
+                "annualCap": 250,
+                "remainingAmount": 250,
+                "ticketsUsed": 0,
+                "maxTickets": 3,
                 "periodStart": "2025-01-15T12:00:00.000Z",
                 "periodEnd": "2026-01-15T12:00:00.000Z",
             },
@@ -95,8 +98,12 @@ def test_failed_charge_moves_to_past_due(app, ctx):
         "event": "subscription_status_changed",
         "timestamp": iso(now),
         "data": {
-            "subscriptionId": sub_id, "previousStatus": "active", "newStatus": "past_due",
-            "planId": "pro", "effectiveDate": iso(now), "reason": "payment_failed",
+            "subscriptionId": sub_id,
+            "previousStatus": "active",
+            "newStatus": "past_due",
+            "planId": "pro",
+            "effectiveDate": iso(now),
+            "reason": "payment_failed",
         },
     }
     assert row.push_state == "pending"  # the catalog pushes past_due
@@ -191,8 +198,12 @@ def test_period_reset_job(app, ctx):
         "timestamp": iso(now),
         "data": {
             "coverage": {
-                "planId": "pro", "annualCap": 600, "usedAmount": 0, "remainingAmount": 600,
-                "ticketsUsed": 0, "maxTickets": 6,
+                "planId": "pro",
+                "annualCap": 600,
+                "usedAmount": 0,
+                "remainingAmount": 600,
+                "ticketsUsed": 0,
+                "maxTickets": 6,
                 "periodStart": "2026-01-15T12:00:00.000Z",
                 "periodEnd": "2027-01-15T12:00:00.000Z",
             },
@@ -208,10 +219,15 @@ def test_period_reset_job(app, ctx):
     current_period(db.session, subscription_of("alice"), now + timedelta(days=3), lock=True)
     db.session.commit()
     assert len(payloads("alice", "coverage_updated")) == 1
-    periods = db.session.execute(
-        select(CoveragePeriod.period_start).order_by(CoveragePeriod.period_start)
-        .where(CoveragePeriod.subscription_id == sub_id)
-    ).scalars().all()
+    periods = (
+        db.session.execute(
+            select(CoveragePeriod.period_start)
+            .order_by(CoveragePeriod.period_start)
+            .where(CoveragePeriod.subscription_id == sub_id)
+        )
+        .scalars()
+        .all()
+    )
     assert periods == [START, datetime(2026, 1, 15, 12, tzinfo=UTC)]
 
 
@@ -234,17 +250,27 @@ def test_restriction_expiry_is_announced_once(app, client, auth, pay_claim):
         paid = subscription_of("alice").last_payout_at
         end = paid + timedelta(days=90)
         assert expire_cancellation_restrictions(now=end - timedelta(seconds=1)) == 0
-        assert payloads("alice", "cancellation_restriction_changed")[-1]["data"]["reason"] == \
-            "payout_received"
+        assert (
+            payloads("alice", "cancellation_restriction_changed")[-1]["data"]["reason"]
+            == "payout_received"
+        )
         assert expire_cancellation_restrictions(now=end) == 1
-        expired = [p for p in payloads("alice", "cancellation_restriction_changed")
-                   if p["data"]["reason"] == "restriction_expired"]
-        assert expired == [{
-            "event": "cancellation_restriction_changed",
-            "timestamp": iso(end),
-            "data": {"canCancel": True, "reason": "restriction_expired",
-                     "lastPayoutDate": iso(paid)},
-        }]
+        expired = [
+            p
+            for p in payloads("alice", "cancellation_restriction_changed")
+            if p["data"]["reason"] == "restriction_expired"
+        ]
+        assert expired == [
+            {
+                "event": "cancellation_restriction_changed",
+                "timestamp": iso(end),
+                "data": {
+                    "canCancel": True,
+                    "reason": "restriction_expired",
+                    "lastPayoutDate": iso(paid),
+                },
+            }
+        ]
         assert subscription_of("alice").restriction_expiry_sent is True
         assert expire_cancellation_restrictions(now=end + timedelta(days=5)) == 0
         assert len(payloads("alice", "cancellation_restriction_changed")) == 2
@@ -264,8 +290,9 @@ def test_restriction_expiry_of_a_cancelled_subscription_is_silent(app, client, a
         db.session.commit()
         assert expire_cancellation_restrictions(now=paid + timedelta(days=91)) == 1
         assert subscription_of("alice").restriction_expiry_sent is True
-        reasons = [p["data"]["reason"]
-                   for p in payloads("alice", "cancellation_restriction_changed")]
+        reasons = [
+            p["data"]["reason"] for p in payloads("alice", "cancellation_restriction_changed")
+        ]
         assert reasons == ["payout_received"]
 
 
@@ -317,15 +344,20 @@ def test_two_workers_renew_each_subscription_once(app, make_app):
         for member in members:
             subscribe(member, "basic", "monthly", now=START)
     billing = SlowBilling()
-    results = _run_in_two_workers(make_app, renew_subscriptions,
-                                  now=START + timedelta(days=32), billing=billing)
+    results = _run_in_two_workers(
+        make_app, renew_subscriptions, now=START + timedelta(days=32), billing=billing
+    )
     assert sum(results) == len(members)
     charged = [sub_id for sub_id, _ in billing.charges]
     assert len(charged) == len(set(charged)) == len(members)
     with app.app_context():
-        rows = db.session.execute(
-            select(OutboxEvent).where(OutboxEvent.name == "subscription_renewed")
-        ).scalars().all()
+        rows = (
+            db.session.execute(
+                select(OutboxEvent).where(OutboxEvent.name == "subscription_renewed")
+            )
+            .scalars()
+            .all()
+        )
         assert len(rows) == len(members)
 
 
@@ -339,8 +371,9 @@ def test_two_workers_reset_and_expire_once(app, make_app):
         db.session.commit()
     now = datetime(2026, 2, 1, tzinfo=UTC)
     assert sum(_run_in_two_workers(make_app, reset_coverage_periods, now=now)) == len(members)
-    assert sum(_run_in_two_workers(make_app, expire_cancellation_restrictions, now=now)) == \
-        len(members)
+    assert sum(_run_in_two_workers(make_app, expire_cancellation_restrictions, now=now)) == len(
+        members
+    )
     with app.app_context():
         names = [row.name for row in outbox()]
         assert names.count("coverage_updated") == len(members)

@@ -22,8 +22,17 @@ def test_get_subscription_shape(app, client, auth):
     assert r.status_code == 200, r.json
     body = r.json
     assert set(body) == {
-        "subscriptionId", "planId", "status", "billingPeriod", "price", "startedAt", "renewedAt",
-        "nextRenewalDate", "cancelledAt", "coverage", "cancellation",
+        "subscriptionId",
+        "planId",
+        "status",
+        "billingPeriod",
+        "price",
+        "startedAt",
+        "renewedAt",
+        "nextRenewalDate",
+        "cancelledAt",
+        "coverage",
+        "cancellation",
     }
     assert body["subscriptionId"] == sub_id
     assert body["planId"] == "pro" and body["status"] == "active"
@@ -33,12 +42,20 @@ def test_get_subscription_shape(app, client, auth):
     assert body["renewedAt"] is None and body["cancelledAt"] is None
     assert body["nextRenewalDate"] == iso(started.replace(year=started.year + 1))
     assert body["coverage"] == {
-        "planId": "pro", "annualCap": 600, "usedAmount": 0, "remainingAmount": 600,
-        "ticketsUsed": 0, "maxTickets": 6, "periodStart": iso(started),
+        "planId": "pro",
+        "annualCap": 600,
+        "usedAmount": 0,
+        "remainingAmount": 600,
+        "ticketsUsed": 0,
+        "maxTickets": 6,
+        "periodStart": iso(started),
         "periodEnd": iso(started.replace(year=started.year + 1)),
     }
-    assert body["cancellation"] == {"canCancel": True, "restrictionEndDate": None,
-                                    "daysRemaining": None}
+    assert body["cancellation"] == {
+        "canCancel": True,
+        "restrictionEndDate": None,
+        "daysRemaining": None,
+    }
     assert r.headers["ETag"] and r.headers["Cache-Control"] == "private, no-cache"
 
 
@@ -93,8 +110,11 @@ def test_cancel_without_payout(app, client, auth):
             "event": "subscription_status_changed",
             "timestamp": r.json["cancelledAt"],
             "data": {
-                "subscriptionId": sub_id, "previousStatus": "active", "newStatus": "cancelled",
-                "planId": "pro", "effectiveDate": r.json["cancelledAt"],
+                "subscriptionId": sub_id,
+                "previousStatus": "active",
+                "newStatus": "cancelled",
+                "planId": "pro",
+                "effectiveDate": r.json["cancelledAt"],
                 "reason": "user_cancelled",
             },
         }
@@ -148,7 +168,9 @@ def test_cancel_inside_restriction_is_refused_and_changes_nothing(app, client, a
         version_before = sub.updated_at
     before = client.get(URL, headers=auth("alice"))
     assert before.json["cancellation"] == {
-        "canCancel": False, "restrictionEndDate": iso(end), "daysRemaining": 90,
+        "canCancel": False,
+        "restrictionEndDate": iso(end),
+        "daysRemaining": 90,
     }
     r = client.post(URL + "/cancel", json={"reason": "too expensive"}, headers=auth("alice"))
     assert r.status_code == 409

@@ -67,8 +67,11 @@ def test_304_until_days_remaining_changes(app, client, auth, pay_claim, clock):
     clock(end)
     r = get(client, auth, last.headers["ETag"])
     assert r.status_code == 200
-    assert r.json["cancellation"] == {"canCancel": True, "restrictionEndDate": None,
-                                      "daysRemaining": None}
+    assert r.json["cancellation"] == {
+        "canCancel": True,
+        "restrictionEndDate": None,
+        "daysRemaining": None,
+    }
 
 
 def test_304_stops_at_the_end_of_the_coverage_period(app, client, auth, clock):
@@ -95,8 +98,9 @@ def test_a_change_ends_the_304(app, client, auth):
     etag = r.headers["ETag"]
     assert get(client, auth, etag).status_code == 304
     admin = auth("root", admin=True)
-    r = client.post("/shield/v1/admin/members/alice/subscription/plan", json={"planId": "pro"},
-                    headers=admin)
+    r = client.post(
+        "/shield/v1/admin/members/alice/subscription/plan", json={"planId": "pro"}, headers=admin
+    )
     assert r.status_code == 200, r.json
     r = get(client, auth, etag)
     assert r.status_code == 200 and r.json["planId"] == "pro"

@@ -21,8 +21,9 @@ def test_all_subscription_events_conform(app, client, auth):
     admin = auth("root", admin=True)
     base = "/shield/v1/admin/members/{}/subscription"
     for member in ("alice", "bob"):
-        r = client.post(base.format(member), json={"planId": "basic", "billingPeriod": "monthly"},
-                        headers=admin)
+        r = client.post(
+            base.format(member), json={"planId": "basic", "billingPeriod": "monthly"}, headers=admin
+        )
         assert r.status_code == 201
     client.post(base.format("alice") + "/plan", json={"planId": "professional"}, headers=admin)
     client.post(base.format("bob") + "/status", json={"status": "inactive"}, headers=admin)
@@ -44,8 +45,11 @@ def test_all_subscription_events_conform(app, client, auth):
         rows = outbox()
     names = {row.name for row in rows}
     assert names >= {
-        "subscription_status_changed", "subscription_renewed", "coverage_updated",
-        "cancellation_restriction_changed", "notification_received",
+        "subscription_status_changed",
+        "subscription_renewed",
+        "coverage_updated",
+        "cancellation_restriction_changed",
+        "notification_received",
     }
     for row in rows:
         assert_conforms(row.payload, with_ids=False)

@@ -16,20 +16,28 @@ from shield.wire import dollars, iso, to_cents
 )
 def test_payout_formula(amount, deductible, remaining, payout, applied, copay):
     split = payout_split(amount, deductible, remaining)
-    assert (split.payout_cents, split.deductible_cents, split.copay_cents) == (payout, applied, copay)
+    assert (split.payout_cents, split.deductible_cents, split.copay_cents) == (
+        payout,
+        applied,
+        copay,
+    )
     assert split.payout_cents + split.copay_cents == amount
 
 
 def test_plans_match_domain_table():
-    assert {p: (v.monthly_cents, v.annual_cents, v.annual_cap_cents, v.max_tickets,
-                v.deductible_cents) for p, v in PLANS.items()} == {
+    assert {
+        p: (v.monthly_cents, v.annual_cents, v.annual_cap_cents, v.max_tickets, v.deductible_cents)
+        for p, v in PLANS.items()
+    } == {
         "basic": (999, 9900, 25000, 3, 1500),
         "pro": (1999, 19900, 60000, 6, 1000),
         "professional": (3999, 39900, 150000, 15, 0),
     }
 
 
-@pytest.mark.parametrize(("value", "cents"), [(45.5, 4550), (120, 12000), ("0.01", 1), (19.99, 1999)])
+@pytest.mark.parametrize(
+    ("value", "cents"), [(45.5, 4550), (120, 12000), ("0.01", 1), (19.99, 1999)]
+)
 def test_to_cents(value, cents):
     assert to_cents(value) == cents
 
