@@ -53,6 +53,12 @@ def configure(app: Flask, config: Mapping | None, overrides: Mapping) -> None:
             "SQLALCHEMY_ENGINE_OPTIONS",
             {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True},
         )
+    # Database errors are logged on a 500; their text must not carry bound values (push
+    # tokens, emails). Kept unless the configuration says otherwise.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "hide_parameters": True,
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
     shield_config.resolve_jwt(app.config)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -41,8 +41,15 @@ def _request_hash() -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
 
 
+LEASE_KEY = "_idempotency_lease"
+
+
 def _claim_key(owner_id: str, key: str, request_hash: str):
-    """Insert the key as running (committed), or return the existing row's verdict."""
+    """Insert the key as running (committed), or return the existing row's verdict.
+
+    The lease this call took (its `locked_until`) is kept in `g`: only the holder of the
+    current lease may store the outcome (see `_owned_row`).
+    """
     now = utcnow()
     try:
         with db.session.begin_nested():
@@ -57,6 +64,7 @@ def _claim_key(owner_id: str, key: str, request_hash: str):
                 )
             )
         db.session.commit()
+        setattr(g, LEASE_KEY, now + RUNNING_LEASE)
         return None
     except IntegrityError:
         db.session.rollback()
@@ -84,15 +92,38 @@ def _claim_key(owner_id: str, key: str, request_hash: str):
             "A request with this Idempotency-Key is still being processed.",
             code="IDEMPOTENCY_KEY_IN_USE",
         )
-    row.locked_until = now + RUNNING_LEASE  # the earlier call died: take it over
+    lease = now + RUNNING_LEASE
+    row.locked_until = lease  # the earlier call died: take it over
     db.session.commit()
+    setattr(g, LEASE_KEY, lease)
     return None
 
 
-def _store(owner_id: str, key: str, status: int, body) -> None:
+def _owned_row(owner_id: str, key: str) -> IdempotencyKey | None:
+    """The key's row, locked, if this call still holds its lease (None: taken over)."""
     row = db.session.execute(
-        select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
-    ).scalar_one()
+        select(IdempotencyKey)
+        .where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None or row.status != RUNNING or row.locked_until != g.get(LEASE_KEY):
+        return None
+    return row
+
+
+def _lease_lost() -> Conflict:
+    return Conflict(
+        "A retry with this Idempotency-Key took over this request; it changed nothing.",
+        code="IDEMPOTENCY_KEY_IN_USE",
+    )
+
+
+def _store(owner_id: str, key: str, status: int, body) -> None:
+    row = _owned_row(owner_id, key)
+    if row is None:  # ran past its lease and a retry took over: this call must not commit
+        db.session.rollback()
+        raise _lease_lost()
     row.status = DONE
     row.response_status = status
     row.response_body = body
@@ -128,11 +159,9 @@ def idempotent(view):
             raise
         except Exception:
             db.session.rollback()
-            db.session.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.owner_id == principal.id, IdempotencyKey.key == key
-                )
-            )
+            row = _owned_row(principal.id, key)
+            if row is not None:  # free the key for a retry, unless a retry already holds it
+                db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
             db.session.commit()
             raise
         _store(principal.id, key, status, body)

@@ -6,6 +6,8 @@ from flask import request
 
 from .errors import ApiError
 
+MAX_SQL_INT = 2**63 - 1
+
 
 def json_body(*, optional: bool = False) -> dict:
     """Return the JSON object body, or raise 400/415 with a clear message."""
@@ -22,7 +24,45 @@ def json_body(*, optional: bool = False) -> dict:
         raise ApiError("The body is not valid JSON.", status=400)
     if not isinstance(data, dict):
         raise ApiError("The body must be a JSON object.", status=400)
+    if not _storable(data):
+        raise ApiError(
+            "The body contains characters that cannot be stored (NUL or an unpaired surrogate).",
+            status=400,
+        )
     return data
+
+
+def storable_text(value: str) -> bool:
+    """True when a database text column can hold `value` (no NUL, valid UTF-8)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, as JSON "\ud800" gives
+        return False
+    return True
+
+
+def _storable(data) -> bool:
+    if isinstance(data, str):
+        return storable_text(data)
+    if isinstance(data, dict):
+        return all(storable_text(k) and _storable(v) for k, v in data.items())
+    if isinstance(data, list):
+        return all(_storable(v) for v in data)
+    return True
+
+
+def reject_unstorable_input() -> None:
+    """Refuse path and query values no database column could hold (before any lookup)."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and not storable_text(value):
+            raise ApiError("Not found.", code="NOT_FOUND", status=404)
+    for value in request.args.values():
+        if not storable_text(value):
+            raise ApiError(
+                "A query parameter contains characters that cannot be stored.", status=400
+            )
 
 
 def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
@@ -34,7 +74,9 @@ def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
         value = int(raw)
     except ValueError:
         raise ApiError(f"Query parameter {name!r} must be an integer.", status=400) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+    if maximum is None:
+        maximum = MAX_SQL_INT  # what every database parameter can hold (OFFSET, ids, seqs)
+    if value < minimum or value > maximum:
+        bound = f"between {minimum} and {maximum}"
         raise ApiError(f"Query parameter {name!r} must be {bound}.", status=400)
     return value

@@ -26,10 +26,13 @@ def to_cents(value) -> int:
         raise ValueError("not a number") from exc
     if not amount.is_finite():
         raise ValueError("not a finite number")
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise ValueError("at most two decimals")
-    return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    try:
+        cents = amount * 100
+        if cents != cents.to_integral_value():
+            raise ValueError("at most two decimals")
+        return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except ArithmeticError as exc:  # decimal Overflow/InvalidOperation: far out of range
+        raise ValueError("out of range") from exc
 
 
 def iso(value: datetime | date | None) -> str | None:

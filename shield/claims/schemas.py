@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from shield.fields import Money, Timestamp
 from shield.rules import DENIAL_CODES
@@ -14,7 +14,7 @@ class ClaimIn(Schema):
     ticket_number = fields.String(
         data_key="ticketNumber",
         required=True,
-        validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9\-_/. ]+$")],
+        validate=[validate.Length(min=1, max=64), validate.Regexp(r"\A[A-Za-z0-9\-_/. ]+\Z")],
     )
     amount_cents = Money(
         data_key="amount", required=True, minimum_cents=1, maximum_cents=MAX_CLAIM_CENTS
@@ -25,6 +25,14 @@ class ClaimIn(Schema):
         data_key="violationType", required=True, validate=validate.Length(min=1, max=128)
     )
     ticket_date = fields.Date(data_key="ticketDate", required=True)
+
+    @pre_load
+    def _strip_ticket_number(self, data, **kwargs):
+        """' T-1 ' is ticket T-1: padding must not get past the duplicate check."""
+        value = data.get("ticketNumber") if isinstance(data, dict) else None
+        if isinstance(value, str):
+            data = {**data, "ticketNumber": value.strip()}
+        return data
 
 
 class ProofOut(Schema):
