@@ -27,6 +27,8 @@ def feed_etag(principal, after: int, limit: int, state: service.FeedState) -> st
     key = (
         f"{principal.id}|{int(principal.is_admin)}|{after}|{limit}|{state.max_visible}|"
         f"{state.oldest_kept}|{int(state.reset)}"
+        # On a reset with nothing kept, lastSeq is the committed top: it must move the tag.
+        f"|{state.top if state.reset and state.oldest_kept is None else ''}"
     )
     return '"' + hashlib.blake2s(key.encode(), digest_size=12).hexdigest() + '"'
 
