@@ -30,7 +30,9 @@ def register():
 
 
 @bp.delete("/devices/<token>")
-@doc(summary="Unregister one of my push tokens")
+@doc(
+    summary="Unregister one of my devices, by deviceId (preferred: keeps the token out of URLs) or token"
+)
 def unregister(token: str):
     service.unregister(db.session, g.principal.id, token)
     db.session.commit()

@@ -81,9 +81,14 @@ def _retire_extra(session: Session, member_id: str, keep: str) -> None:
         device.deactivated_reason = "superseded"
 
 
-def unregister(session: Session, member_id: str, token: str) -> Device:
-    """Deactivate one of the caller's own devices; anyone else's token is absent."""
-    device = _by_token(session, token)
+def unregister(session: Session, member_id: str, token_or_id: str) -> Device:
+    """Deactivate one of the caller's own devices, named by token or by deviceId.
+
+    The deviceId form keeps push tokens out of URLs (and so out of access logs).
+    """
+    device = _by_token(session, token_or_id)
+    if device is None and token_or_id.startswith("dev_"):
+        device = session.get(Device, token_or_id)
     if device is None or device.member_id != member_id:
         raise NotFound("No such device.")
     if device.active:

@@ -76,6 +76,18 @@ def test_delete_only_own_and_unknown_is_404(app, client, auth):
         assert device.active is False and device.deactivated_reason == "unregistered"
 
 
+def test_delete_by_device_id_keeps_the_token_out_of_the_url(app, client, auth):
+    device_id = client.post(
+        URL, json={"token": TOKEN, "platform": "android"}, headers=auth("alice")
+    ).json["deviceId"]
+    assert client.delete(f"{URL}/{device_id}", headers=auth("bob")).status_code == 404
+    with app.app_context():
+        assert rows()[0].active is True
+    assert client.delete(f"{URL}/{device_id}", headers=auth("alice")).status_code == 204
+    with app.app_context():
+        assert rows()[0].active is False
+
+
 def test_list_only_active_own_devices_newest_first(client, auth):
     for i, platform in enumerate(("ios", "android", "ios")):
         client.post(
