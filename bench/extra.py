@@ -1,32 +1,189 @@
-"""The push and socket rows of issue 5.
+"""The push and socket rows of issue 5 (bench/push.py, bench/sockets.py).
 
-They need the push dispatcher (shield/push, jobs/push.py) and the socket addon
-(shield/realtime), which are being built; until a case below is written against their
-finished API it reports "not available yet" instead of a figure. To add one: write a
-function returning a row dict (case, server, value, reference, ratio, target, met, note)
-and list it in CASES.
+A case is a function `(plan, log) -> list of row dicts` (case, server, value, reference,
+ratio, target, met, note); it starts what it needs and measures its reference in the same
+run. `plan.extra` carries the run's database URL, secret, work directory, seeded members
+and server environment. A case that fails prints its rows with the reason, not a figure.
 """
 
 from __future__ import annotations
 
-NOT_YET = "not available yet"
+import time
+import traceback
 
-PENDING = [
+PUSH_ROWS = [
     ("push dispatch throughput vs bare pyfcm loop (20 ms stand-in)", ">= 0.7x and >= 1,000/s"),
     ("bare pyfcm send loop, same concurrency (reference)", None),
-    ("commit -> FCM request latency p50", "<= 250 ms"),
-    ("commit -> socket frame latency p99", "<= 50 ms"),
-    ("idle sockets: RSS per connection at 1,000 / 10,000", "<= 40 KB, >= 15,000"),
+    ("commit -> FCM request latency p50 (worker in another process)", "<= 250 ms"),
+]
+SOCKET_ROWS = [
+    ("commit -> socket frame latency p99 (gevent, 1,000 idle sockets)", "<= 50 ms"),
+    ("idle sockets: server RSS per connection (gevent, no compression)",
+     "<= 40 KB at >= 15,000"),
+    ("bare Flask-Sock app, same server and clients (reference; ratio = addon / bare)", None),
 ]
 
-CASES: list = []  # functions (plan, log) -> row dict, added as the pieces land
+
+def _ms(r: dict) -> str:
+    return (f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
+            f"(max {r['max_ms']:.0f}, n {r['events']})")
+
+
+def push_case(plan, log) -> list[dict]:
+    from .push import DELAY, PushBench
+
+    x = plan.extra
+    rounds, n = (1, 1500) if plan.quick else (2, 4000)
+    trials = 30 if plan.quick else 200
+    pb = PushBench(x["db_url"], x["secret"], x["members"], x["work"], log)
+    try:
+        conc, batch = pb.settings.concurrency, pb.settings.batch_size
+        bare, disp, notes = [], [], []
+        for r in range(rounds):
+            pairs = pb.devices(n)
+            seconds = pb.commit_events([m for m, _ in pairs])
+            log(f"push round {r + 1}: {n} events committed through the write path in "
+                f"{seconds:.1f}s")
+            b = pb.bare(pairs)
+            d = pb.dispatch(pairs)
+            log(f"push round {r + 1}: bare pyfcm {b['rps']}/s, dispatcher {d['rps']}/s "
+                f"({d['process']}; attempts {d['attempts']})")
+            for res in (b, d):
+                if res["problem"]:
+                    notes.append(res["problem"])
+            bare.append(b)
+            disp.append(d)
+        lat = pb.latency(trials)
+        log(f"push latency: {lat}")
+    finally:
+        pb.close()
+    bare_rps = sum(b["pushes"] for b in bare) / sum(b["seconds"] for b in bare)
+    disp_rps = sum(d["pushes"] for d in disp) / sum(d["seconds"] for d in disp)
+    ratio = round(disp_rps / bare_rps, 2)
+    setting = (f"{n * rounds:,} pushes, {DELAY * 1000:.0f} ms stand-in, {conc} threads, "
+               f"batch {batch}")
+    rows = [
+        {"case": PUSH_ROWS[0][0], "server": "jobs worker", "value": round(disp_rps),
+         "reference": "bare pyfcm loop", "ratio": ratio, "target": PUSH_ROWS[0][1],
+         "met": None if notes else (ratio >= 0.7 and disp_rps >= 1000),
+         "note": "; ".join(notes) or None, "detail": {"rounds": disp, "setting": setting}},
+        {"case": PUSH_ROWS[1][0], "server": f"pyfcm x{conc}", "value": round(bare_rps),
+         "reference": None, "ratio": None, "target": None, "met": None, "note": None,
+         "detail": {"rounds": bare, "setting": setting}},
+    ]
+    if lat.get("problem") and "p50_ms" not in lat:
+        rows.append({"case": PUSH_ROWS[2][0], "server": "jobs worker", "value": None,
+                     "target": PUSH_ROWS[2][1], "note": lat["problem"]})
+    else:
+        rows.append({"case": PUSH_ROWS[2][0], "server": "jobs worker", "value": _ms(lat),
+                     "reference": None, "ratio": None, "target": PUSH_ROWS[2][1],
+                     "met": None if lat["problem"] else lat["p50_ms"] <= 250,
+                     "note": lat["problem"], "detail": lat})
+    return rows
+
+
+def socket_case(plan, log) -> list[dict]:
+    from .run import mint_tokens
+    from .sockets import SocketBench
+
+    x = plan.extra
+    members = x["members"]
+    tokens = mint_tokens(members)
+    env = {**x["env"], "SHIELD_WS_ENABLED": "1"}
+    levels = [1000] if plan.quick else [1000, 10_000, 15_000]
+    trials = 40 if plan.quick else 200
+    ref = _idle_levels(SocketBench(x["db_url"], x["secret"], env, tokens, x["work"], log,
+                                   app="bench.echo_app:app"), levels, plan, log, "echo")
+    sb = SocketBench(x["db_url"], x["secret"], env, tokens, x["work"], log)
+    rows: list[dict] = []
+    try:
+        # The baseline: both workers have served sockets (hub loops, LISTEN connection and
+        # pools started), held open through the run and not counted.
+        warm, failed, _ = sb.hold(40, 2)
+        base_n = sb.held
+        base = sb.settle(1.5 if plan.quick else 3.0)
+        log(f"sockets: baseline RSS {base / 1024:.1f} MB with {warm} warm-up sockets "
+            f"(failed {failed})")
+        per: dict[int, float] = {}
+        lat = None
+        problems = []
+        for level in levels:
+            want = level - (sb.held - base_n)
+            processes = max(2, -(-want // 4000))
+            opened, failed, seconds = sb.hold(want, processes)
+            if failed:
+                problems.append(f"{failed} of {want} sockets failed to open at {level:,}")
+            rss = sb.settle(1.5 if plan.quick else 5.0)
+            n = sb.held - base_n
+            per[n] = round((rss - base) / n, 1)
+            log(f"sockets: {n:,} idle (+{opened:,} in {seconds:.1f}s, failed {failed}): "
+                f"RSS {rss / 1024:.1f} MB -> {per[n]} KB each")
+            if lat is None:
+                lat = sb.latency(members[:20], trials)
+                log(f"socket latency: {lat}")
+    finally:
+        sb.close()
+    if lat.get("problem") and "p50_ms" not in lat:
+        rows.append({"case": SOCKET_ROWS[0][0], "server": "gunicorn gevent", "value": None,
+                     "target": SOCKET_ROWS[0][1], "note": lat["problem"]})
+    else:
+        rows.append({"case": SOCKET_ROWS[0][0], "server": "gunicorn gevent", "value": _ms(lat),
+                     "target": SOCKET_ROWS[0][1],
+                     "met": None if lat["problem"] else lat["p99_ms"] <= 50,
+                     "note": lat["problem"], "detail": lat})
+    value = "; ".join(f"{kb:.1f} KB at {n:,}" for n, kb in per.items())
+    top = max(per) if per else 0
+    met = None
+    if not plan.quick and per:
+        met = top >= 15_000 and per[top] <= 40 and not problems
+    if problems:
+        value += " (" + "; ".join(problems) + ")"
+    if plan.quick:
+        value += " (quick: 1,000 only)"
+    rows.append({"case": SOCKET_ROWS[1][0], "server": "gunicorn gevent", "value": value,
+                 "reference": "idle baseline", "target": SOCKET_ROWS[1][1], "met": met,
+                 "detail": {"baseline_kb": base, "per_socket_kb": per, "problems": problems}})
+    ref_top = max(ref) if ref else None
+    rows.append({"case": SOCKET_ROWS[2][0], "server": "gunicorn gevent",
+                 "value": "; ".join(f"{kb:.1f} KB at {n:,}" for n, kb in ref.items()),
+                 "reference": None,
+                 "ratio": round(per[top] / ref[ref_top], 2) if ref_top and top else None,
+                 "target": None, "met": None, "detail": {"per_socket_kb": ref}})
+    return rows
+
+
+def _idle_levels(sb, levels, plan, log, label) -> dict[int, float]:
+    """KB of worker RSS per idle socket above the warm baseline, at each level."""
+    per: dict[int, float] = {}
+    try:
+        sb.hold(40, 2)
+        base_n = sb.held
+        base = sb.settle(1.5 if plan.quick else 3.0)
+        for level in levels:
+            want = level - (sb.held - base_n)
+            opened, failed, seconds = sb.hold(want, max(2, -(-want // 4000)))
+            rss = sb.settle(1.5 if plan.quick else 5.0)
+            n = sb.held - base_n
+            per[n] = round((rss - base) / n, 1)
+            log(f"{label} sockets: {n:,} idle (failed {failed}): {per[n]} KB each")
+    finally:
+        sb.close()
+    return per
+
+
+CASES: list = [push_case, socket_case]
 
 
 def run(plan, log) -> list[dict]:
-    rows = [case(plan, log) for case in CASES]
-    done = {r["case"] for r in rows}
-    for case, target in PENDING:
-        if case not in done:
-            rows.append({"case": case, "server": "-", "value": None, "target": target,
-                         "note": NOT_YET})
+    rows: list[dict] = []
+    for case in CASES:
+        started = time.monotonic()
+        try:
+            rows += case(plan, log)
+        except Exception as exc:  # one broken case must not hide the others' figures
+            log(f"{case.__name__} failed: {exc!r}\n{traceback.format_exc()}")
+            titles = PUSH_ROWS if case is push_case else SOCKET_ROWS
+            rows += [{"case": title, "server": "-", "value": None, "target": target,
+                      "note": f"failed: {exc!r}"[:120]} for title, target in titles]
+        log(f"{case.__name__}: {time.monotonic() - started:.1f}s")
     return rows

@@ -58,6 +58,7 @@ CASES = [
 HARVESTS = {"claims": f"{API}/claims", "naive": f"{API}/bench/naive-claims",
             "wallet": f"{API}/wallet", "subscription": f"{API}/subscription"}
 NOCACHE_CASES = ("hello", "claims_304", "claims_200")
+BODYCACHE_CASES = ("hello", "claims_200")
 
 
 @dataclass
@@ -82,7 +83,7 @@ def parse(argv) -> Plan:
     p.add_argument("--quick", action="store_true", help="shorter runs (make bench-quick, < 2 min)")
     p.add_argument("--duration", type=float, help="seconds per measured case (10; quick 3)")
     p.add_argument("--members", type=int, default=10_000, help="members seeded (>= 10,000)")
-    p.add_argument("--polled", type=int, help="members whose ETags are collected (all; quick 2000)")
+    p.add_argument("--polled", type=int, help="members whose ETags are collected (all; quick 500)")
     p.add_argument("--servers", default="gunicorn,granian")
     p.add_argument("--profile", action="store_true",
                    help="after measuring, record py-spy profiles of each case (one worker)")
@@ -95,7 +96,7 @@ def parse(argv) -> Plan:
         duration=a.duration or (2.0 if a.quick else 10.0),
         warmup=1.0 if a.quick else 2.0,
         members=max(a.members, 1000),
-        polled=a.polled or (1000 if a.quick else a.members),
+        polled=a.polled or (500 if a.quick else a.members),
         servers=[s for s in a.servers.split(",") if s],
         staleness_trials=15 if a.quick else 50,
         profile=a.profile,
@@ -118,8 +119,10 @@ def mint_tokens(members: list[str]) -> dict[str, str]:
                           algorithm="HS256") for m in members}
 
 
-def server_env(db_url: str, cache: str) -> dict:
-    return {
+def server_env(db_url: str, cache: str, body_cache: bool = False) -> dict:
+    """The servers' environment. The body cache is off unless asked for: the 200 figures
+    are then bodies built on every request (a changed version always misses the cache)."""
+    env = {
         "DATABASE_URL": db_url,
         "SHIELD_JWT_SECRET": SECRET,
         "SHIELD_ENV": "production",
@@ -128,6 +131,9 @@ def server_env(db_url: str, cache: str) -> dict:
         "SHIELD_VERSION_CACHE": cache,
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if not body_cache:
+        env["SHIELD_BODY_CACHE_BYTES"] = "0"
+    return env
 
 
 class Bench:
@@ -203,10 +209,12 @@ class Bench:
     # --- servers -------------------------------------------------------------------------
 
     def run_server(self, server: str, db_url: str, *, cache: str, label: str,
-                   cases: tuple[str, ...] | None = None, staleness: bool = False) -> None:
+                   cases: tuple[str, ...] | None = None, staleness: bool = False,
+                   body_cache: bool = False) -> None:
         plan = self.plan
-        srv = servers.start(server, server_env(db_url, cache), self.work, label=label)
-        out: dict = {"server": server, "cache": cache, "cases": {}}
+        srv = servers.start(server, server_env(db_url, cache, body_cache), self.work,
+                            label=label)
+        out: dict = {"server": server, "cache": cache, "body_cache": body_cache, "cases": {}}
         self.results["servers"][label] = out
         try:
             log(f"{label} up on :{srv.port} (workers {srv.worker_pids()})")
@@ -366,8 +374,15 @@ def main(argv=None) -> int:
         for i, server in enumerate(plan.servers):
             bench.run_server(server, db_url, cache="auto", label=server, staleness=(i == 0))
         if "gunicorn" in plan.servers:
-            bench.run_server("gunicorn", db_url, cache="off", label="gunicorn-nocache",
-                             cases=NOCACHE_CASES)
+            bench.run_server("gunicorn", db_url, cache="auto", label="gunicorn-bodycache",
+                             cases=BODYCACHE_CASES, body_cache=True)
+            if not plan.quick:  # the "before" figures (no target), full runs only
+                bench.run_server("gunicorn", db_url, cache="off", label="gunicorn-nocache",
+                                 cases=NOCACHE_CASES)
+        plan.extra.update(db_url=db_url, secret=SECRET, work=bench.work,
+                          members=[m for m in bench.seeded.members
+                                   if m not in bench.seeded.heavy],
+                          env=server_env(db_url, "auto"))
         bench.results["extra"] = extra.run(plan, log)
     finally:
         if plan.keep_db:

@@ -21,6 +21,7 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -72,25 +73,73 @@ def run_pass(
     owner: str | None = None,
     max_batches: int = 20,
 ) -> PassResult:
-    """Send everything due now, a batch at a time; commits after every step."""
+    """Send everything due now, a batch at a time; commits after every step.
+
+    Pipelined: the next batch is planned, claimed and built while the sends of the one
+    before are in flight, and is sent only once those results are recorded - so messages
+    about one claim to one device still go in order. If a result changes what the prepared
+    batch should do (a dead token, a paused platform, a retry), the prepared batch is
+    released and prepared again.
+    """
     owner = owner or new_owner()
     processed = 0
-    for _ in range(max_batches):
-        at = now or utcnow()
-        ids = plan_pending(session, settings, at, owner)
-        room = settings.batch_size - len(ids)
-        if room > 0:
-            ids += claim_due(session, settings, at, owner, room)
-        if not ids:
-            return PassResult(processed, False, next_due(session))
-        processed += send_batch(session, sender, settings, ids, now=at, owner=owner)
+    flight: _Flight | None = None
+    try:
+        for _ in range(max_batches):
+            at = now or utcnow()
+            ids = plan_pending(session, settings, at, owner)
+            room = settings.batch_size - len(ids)
+            if room > 0:
+                ids += claim_due(session, settings, at, owner, room)
+            batch = _prepare(session, settings, ids, now=at, owner=owner) if ids else None
+            if flight is not None:
+                done, clean = _land(session, settings, flight, owner)
+                processed += done
+                flight = None
+                if batch is not None and not clean:
+                    processed += batch.finished
+                    _release(session, batch, owner)
+                    continue
+            if batch is None:
+                return PassResult(processed, False, next_due(session))
+            flight = _launch(sender, batch)
+        if flight is not None:
+            processed += _land(session, settings, flight, owner)[0]
+            flight = None
+    except BaseException:
+        if flight is not None:  # let the sends in flight end before anything else runs
+            flight.wait()
+        raise
     return PassResult(processed, True, None)
+
+
+@dataclass
+class _Batch:
+    now: datetime
+    rows: int  # deliveries claimed
+    finished: int  # of them, done without a send (cancelled, expired, paused, unsendable)
+    items: list[_Item]
+
+
+@dataclass
+class _Flight:
+    batch: _Batch
+    groups: list[list[_Item]]
+    wait: Callable[[], list[list[r.SendResult]]]
 
 
 def send_batch(
     session: Session, sender, settings: PushSettings, ids: list[str], *, now: datetime, owner: str
 ) -> int:
     """Send the deliveries leased to `owner` and record what happened. Commits."""
+    batch = _prepare(session, settings, ids, now=now, owner=owner)
+    return _land(session, settings, _launch(sender, batch), owner)[0]
+
+
+def _prepare(
+    session: Session, settings: PushSettings, ids: list[str], *, now: datetime, owner: str
+) -> _Batch:
+    """Load the leased deliveries, finish those not to be sent, build the messages. Commits."""
     rows = session.execute(
         select(PushDelivery, OutboxEvent, Device)
         .join(OutboxEvent, PushDelivery.event_id == OutboxEvent.id)
@@ -160,16 +209,45 @@ def send_batch(
                 _Item(dlv.id, dlv.attempts, dev.id, dev.token, dev.platform, ev.id, message)
             )
     session.commit()  # no transaction stays open across the network calls
-    groups = _groups(items)
-    outcomes = sender.send_groups([[i.message for i in g] for g in groups])
+    return _Batch(now, len(rows), len(rows) - len(items), items)
+
+
+def _launch(sender, batch: _Batch) -> _Flight:
+    """Start sending the batch; the senders that cannot send in the background send now."""
+    groups = _groups(batch.items)
+    messages = [[i.message for i in g] for g in groups]
+    submit = getattr(sender, "submit_groups", None)
+    if submit is None or len(groups) <= 1:
+        outcomes = sender.send_groups(messages)
+        return _Flight(batch, groups, lambda: outcomes)
+    return _Flight(batch, groups, submit(messages))
+
+
+def _release(session: Session, batch: _Batch, owner: str) -> None:
+    """Give back the leases of a prepared batch that was not sent (claimed again later)."""
+    if batch.items:
+        _finish(session, [i.delivery_id for i in batch.items], owner)
+    session.commit()
+
+
+def _land(
+    session: Session, settings: PushSettings, flight: _Flight, owner: str
+) -> tuple[int, bool]:
+    """Wait for the flight's results and record them. Commits.
+
+    Returns (deliveries handled, whether every send succeeded)."""
+    outcomes = flight.wait()
+    now = flight.batch.now
     sent: list[str] = []
     attempts: list[dict] = []
-    for group, group_results in zip(groups, outcomes, strict=True):
+    clean = True
+    for group, group_results in zip(flight.groups, outcomes, strict=True):
         for item, result in zip(group, group_results, strict=True):
             if result.kind in (r.SENT, r.RECORDED):
                 sent.append(item.delivery_id)  # the common case, written in one statement
                 outcome = OUTCOMES[result.kind]
             else:
+                clean = False
                 outcome = _react(session, settings, item, result, now, owner)
             detail = (
                 result.detail if result.kind == r.RECORDED else (result.message_id or result.detail)
@@ -197,7 +275,7 @@ def send_batch(
     if attempts:
         session.execute(insert(DeliveryAttempt), attempts)
     session.commit()
-    return len(rows)
+    return flight.batch.rows, clean
 
 
 def _groups(items: list[_Item]) -> list[list[_Item]]:

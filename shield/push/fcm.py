@@ -79,6 +79,7 @@ class ShieldFCM(FCMNotification):
         session = self.requests_session  # pyfcm's per-thread session (our adapter mounted)
         with self._sessions_lock:
             if not any(s is session for s in self._sessions):
+                _environment_once(session, self.fcm_end_point)
                 self._sessions.append(session)
         return session
 
@@ -98,6 +99,20 @@ class ShieldFCM(FCMNotification):
         for session in sessions:
             session.close()
         self._auth_session.close()
+
+
+def _environment_once(session: requests.Session, url: str) -> None:
+    """Read the environment's proxy and CA settings for the (fixed) endpoint once.
+
+    With `trust_env` on, requests re-reads them - and looks for a ~/.netrc, whose entry
+    would replace our bearer token - on every request: about a fifth of the dispatcher's
+    CPU per push in the benchmark (bench/RESULTS.md). The result is the same settings.
+    """
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    session.trust_env = False
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
+    session.cert = settings["cert"]
 
 
 class FcmSender:
@@ -148,6 +163,11 @@ class FcmSender:
             return [self._send_group(groups[0])]  # no hand-off: the low-latency path
         futures = [self._pool.submit(self._send_group, group) for group in groups]
         return [f.result() for f in futures]
+
+    def submit_groups(self, groups: list[list[PushMessage]]):
+        """Start sending in the background; return a function that waits for the results."""
+        futures = [self._pool.submit(self._send_group, group) for group in groups]
+        return lambda: [f.result() for f in futures]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -64,44 +64,35 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
     )
     lease_until = now + timedelta(seconds=settings.lease_seconds)
     leased: list[str] = []
+    rows: list[dict] = []  # one multi-row INSERT, not an ORM unit of work per delivery
     for event in events:
         rule = rule_for(event.name)
         wanted = event.member_id and (rule.critical or enabled.get(event.member_id, True))
         hold = socket_hold_seconds(event.member_id) if wanted and rule.ack_required else 0.0
         for device in devices.get(event.member_id, []) if wanted else []:
-            first = PushDelivery(
-                id=new_id("dlv"),
-                event_id=event.id,
-                device_id=device.id,
-                member_id=event.member_id,
-                round=0,
-                status=PENDING,
-                attempts=0,
+            first = _delivery(event, device, now)
+            first.update(
                 next_attempt_at=now + timedelta(seconds=hold),
                 lease_owner=None if hold else owner,
                 lease_until=None if hold else lease_until,
-                created_at=now,
             )
-            session.add(first)
+            rows.append(first)
             if not hold:
-                leased.append(first.id)
+                leased.append(first["id"])
             if rule.ack_required:
                 for round_, minutes in enumerate(settings.repush_minutes, start=1):
-                    session.add(
-                        PushDelivery(
-                            id=new_id("dlv"),
-                            event_id=event.id,
-                            device_id=device.id,
-                            member_id=event.member_id,
-                            round=round_,
-                            status=PENDING,
-                            attempts=0,
-                            next_attempt_at=now + timedelta(minutes=minutes),
-                            created_at=now,
-                        )
-                    )
-        event.push_state = PUSH_PLANNED
+                    later = _delivery(event, device, now, round_)
+                    later["next_attempt_at"] = now + timedelta(minutes=minutes)
+                    rows.append(later)
     try:
+        if rows:
+            session.execute(insert(PushDelivery), rows)
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_([e.id for e in events]))
+            .values(push_state=PUSH_PLANNED)
+            .execution_options(synchronize_session=False)
+        )
         session.commit()
     except (IntegrityError, OperationalError) as exc:
         # Only without row locks (SQLite): another dispatcher planned the same events first.
@@ -109,6 +100,21 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
         log.info("push planning lost a race, retrying next pass: %s", type(exc).__name__)
         return []
     return leased
+
+
+def _delivery(event: OutboxEvent, device: Device, now: datetime, round_: int = 0) -> dict:
+    return {
+        "id": new_id("dlv"),
+        "event_id": event.id,
+        "device_id": device.id,
+        "member_id": event.member_id,
+        "round": round_,
+        "status": PENDING,
+        "attempts": 0,
+        "lease_owner": None,
+        "lease_until": None,
+        "created_at": now,
+    }
 
 
 def socket_hold_seconds(member_id: str) -> float:
