@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from shield import config as shield_config
+from shield.claims import serialize as claim_rendering
 from shield.errors import register_error_handlers
 from shield.events import outbox
 from shield.extensions import db, migrate
@@ -69,6 +70,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     outbox.install()
+    claim_rendering.install()
 
 
 @event.listens_for(Engine, "connect")

@@ -7,10 +7,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import psycopg
 from sqlalchemy.engine import make_url
 
+from shield.claims.serialize import render
 from shield.rules import DENIAL_CODES, PLANS
 from shield.subscriptions.coverage import add_years, period_bounds
 
@@ -149,6 +151,8 @@ def seed(db_url: str, members: int, heavy: int = 20, rng_seed: int = 5) -> Seede
                            decision_notes="Reviewed by the bench seeder.",
                            appeal_deadline=decided + timedelta(days=30)
                            if DENIAL_CODES[code].appealable else None)
+            row["rendered"] = render(SimpleNamespace(
+                **row, proof_requested_at=None, proof_due_by=None, proof_uploaded_at=None))
             rows["claims"].append(tuple(row.values()))
         rows["wallets"].append((member_id, balance, now))
         rows["coverage_periods"].append((
@@ -166,7 +170,7 @@ def seed(db_url: str, members: int, heavy: int = 20, rng_seed: int = 5) -> Seede
         "claims": "id, member_id, ticket_number, amount_cents, city, state, violation_type, "
                   "ticket_date, status, estimated_payout_cents, submitted_at, updated_at, "
                   "reviewed_at, approved_at, paid_at, denied_at, payout_cents, deductible_cents, "
-                  "copay_cents, denial_code, decision_notes, appeal_deadline",
+                  "copay_cents, denial_code, decision_notes, appeal_deadline, rendered",
         "payouts": "id, claim_id, member_id, amount_cents, status, initiated_at, completed_at, "
                    "transaction_id",
         "wallet_transactions": "id, member_id, type, amount_cents, balance_after_cents, "

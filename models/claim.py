@@ -59,6 +59,9 @@ class Claim(db.Model):
     proof_overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     review_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fraud_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The member-facing JSON, rendered at every flush that changes the claim (see
+    # shield/claims/serialize.py): the claims list sends it without re-serialising.
+    rendered: Mapped[str | None] = mapped_column(Text)
 
     def can_move_to(self, new_status: str) -> bool:
         return new_status in TRANSITIONS[self.status]

@@ -165,7 +165,10 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
     etag = make_etag(principal.id, item, version, next_change if clock else None)
     if _matches(etag):  # unchanged after all (the clock moved nothing we show)
         return _not_modified(etag)
-    response = jsonify(body)
+    if isinstance(body, str):  # already JSON (the claims list sends stored renderings)
+        response = Response(body, mimetype="application/json")
+    else:
+        response = jsonify(body)
     if bodies is not None:
         bodies.put((etag, request.full_path), response.get_data())
     return _headers(response, etag)

@@ -23,9 +23,7 @@ def list_claims():
     member_id = g.principal.id
 
     def build(now):
-        rows = service.list_member_claim_rows(db.session, member_id)
-        body = {"claims": [claim_json(row, now) for row in rows], "count": len(rows)}
-        return body, service.next_clock_change(db.session, member_id, now)
+        return service.list_json(db.session, member_id, now)
 
     return conditional_get("claims", "claims", build)
 

@@ -28,6 +28,7 @@ from shield.subscriptions.coverage import current_period, pending_payouts, remai
 from shield.wire import dollars, iso
 
 from . import events
+from .serialize import render, stored_json
 
 DEFAULT_PROOF_MESSAGE = (
     "Please upload proof that the ticket was paid (a receipt or the city's confirmation)."
@@ -50,17 +51,30 @@ def list_member_claims(session: Session, member_id: str) -> list[Claim]:
     )
 
 
-def list_member_claim_rows(session: Session, member_id: str) -> list:
-    """The member's claims as plain rows (no ORM objects: the polling 200's hot path)."""
-    from .serialize import CLAIM_COLUMNS
+def list_json(session: Session, member_id: str, now: datetime) -> tuple[str, datetime | None]:
+    """The member's claims list as JSON text, and when `appealable` next flips in it.
 
-    return list(
-        session.execute(
-            select(*CLAIM_COLUMNS)
-            .where(Claim.member_id == member_id)
-            .order_by(Claim.submitted_at.desc())
-        )
-    )
+    One query over stored renderings (no ORM objects, no per-field serialisation): this is
+    the body of the polling hot path's 200.
+    """
+    rows = session.execute(
+        select(Claim.rendered, Claim.appeal_deadline, Claim.id)
+        .where(Claim.member_id == member_id)
+        .order_by(Claim.submitted_at.desc())
+    ).all()
+    parts = []
+    next_change = None
+    for rendered, deadline, claim_id in rows:
+        if rendered is None:  # written outside the ORM (bulk loads): render it now
+            rendered = render(session.get(Claim, claim_id))
+        parts.append(stored_json(rendered, deadline, now))
+        if (
+            deadline is not None
+            and deadline > now
+            and (next_change is None or deadline < next_change)
+        ):
+            next_change = deadline
+    return '{"claims":[' + ",".join(parts) + '],"count":' + str(len(parts)) + "}", next_change
 
 
 def next_clock_change(session: Session, member_id: str, now: datetime) -> datetime | None:

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -402,7 +403,7 @@ def test_detail_etag(app, client, auth, admin):
 def test_hand_written_serializer_matches_documented_schema(app, client, auth, admin):
     """The fast claim_json and the ClaimOut schema (OpenAPI) describe the same JSON."""
     from shield.claims.schemas import ClaimOut
-    from shield.claims.serialize import claim_json
+    from shield.claims.serialize import claim_json, stored_json
 
     with app.app_context():
         subscribe("alice", "pro")
@@ -417,7 +418,10 @@ def test_hand_written_serializer_matches_documented_schema(app, client, auth, ad
     with app.app_context():
         for now in (utcnow(), utcnow() + timedelta(days=40)):
             for claim in db.session.scalars(select(Claim)):
-                assert claim_json(claim, now) == ClaimOut(now=now).dump(claim), claim.status
+                fresh = claim_json(claim, now)
+                assert fresh == ClaimOut(now=now).dump(claim), claim.status
+                stored = stored_json(claim.rendered, claim.appeal_deadline, now)
+                assert json.loads(stored) == fresh, claim.status
     listed = client.get(CLAIMS, headers=auth("alice")).json["claims"]
     assert {c["status"] for c in listed} == {
         "submitted",
@@ -427,3 +431,21 @@ def test_hand_written_serializer_matches_documented_schema(app, client, auth, ad
         "denied",
     } - {"submitted"}
     assert any(c["amount"] == 19.99 for c in listed)
+
+
+def test_stored_rendering_flips_appealable_and_user_text_cannot_forge_it(
+    app, client, auth, admin, monkeypatch
+):
+    import shield.polling as polling
+
+    with app.app_context():
+        subscribe("alice")
+    cid = submit(client, auth)["claimId"]
+    notes = 'see "appealable":true and \\"appealable\\":true'
+    act(client, admin, cid, "deny", {"denialCode": "D005", "decisionNotes": notes})
+    listed = client.get(CLAIMS, headers=auth("alice")).json["claims"][0]
+    assert listed["appealable"] is True and listed["decisionNotes"] == notes
+    later = utcnow() + timedelta(days=31)
+    monkeypatch.setattr(polling, "utcnow", lambda: later)
+    listed = client.get(CLAIMS, headers=auth("alice")).json["claims"][0]
+    assert listed["appealable"] is False and listed["decisionNotes"] == notes

@@ -1,6 +1,7 @@
 """Every event the system can emit, produced through the real APIs and jobs, checked field
 for field against the spec; and the delivery rules of domain.md's table on each row."""
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -75,6 +76,15 @@ def test_every_event_conforms_and_follows_the_catalog(app, client, auth):
         )  # past_due
 
         rows = db.session.execute(select(OutboxEvent).order_by(OutboxEvent.seq)).scalars().all()
+        # Every claim's stored rendering is current after all of that (API and jobs alike).
+        from models import Claim
+        from shield.claims.serialize import claim_json, stored_json
+
+        for now in (utcnow(), utcnow() + timedelta(days=60)):
+            for claim in db.session.scalars(select(Claim)):
+                assert json.loads(stored_json(claim.rendered, claim.appeal_deadline, now)) == (
+                    claim_json(claim, now)
+                )
 
     seen = set()
     for row in rows:
