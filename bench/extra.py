@@ -18,15 +18,16 @@ PUSH_ROWS = [
 ]
 SOCKET_ROWS = [
     ("commit -> socket frame latency p99 (gevent, 1,000 idle sockets)", "<= 50 ms"),
-    ("idle sockets: server RSS per connection (gevent, no compression)",
-     "<= 40 KB at >= 15,000"),
+    ("idle sockets: server RSS per connection (gevent, no compression)", "<= 40 KB at >= 15,000"),
     ("bare Flask-Sock app, same server and clients (reference; ratio = addon / bare)", None),
 ]
 
 
 def _ms(r: dict) -> str:
-    return (f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
-            f"(max {r['max_ms']:.0f}, n {r['events']})")
+    return (
+        f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
+        f"(max {r['max_ms']:.0f}, n {r['events']})"
+    )
 
 
 def push_case(plan, log) -> list[dict]:
@@ -42,12 +43,15 @@ def push_case(plan, log) -> list[dict]:
         for r in range(rounds):
             pairs = pb.devices(n)
             seconds = pb.commit_events([m for m, _ in pairs])
-            log(f"push round {r + 1}: {n} events committed through the write path in "
-                f"{seconds:.1f}s")
+            log(
+                f"push round {r + 1}: {n} events committed through the write path in {seconds:.1f}s"
+            )
             b = pb.bare(pairs)
             d = pb.dispatch(pairs)
-            log(f"push round {r + 1}: bare pyfcm {b['rps']}/s, dispatcher {d['rps']}/s "
-                f"({d['process']}; attempts {d['attempts']})")
+            log(
+                f"push round {r + 1}: bare pyfcm {b['rps']}/s, dispatcher {d['rps']}/s "
+                f"({d['process']}; attempts {d['attempts']})"
+            )
             for res in (b, d):
                 if res["problem"]:
                     notes.append(res["problem"])
@@ -60,25 +64,57 @@ def push_case(plan, log) -> list[dict]:
     bare_rps = sum(b["pushes"] for b in bare) / sum(b["seconds"] for b in bare)
     disp_rps = sum(d["pushes"] for d in disp) / sum(d["seconds"] for d in disp)
     ratio = round(disp_rps / bare_rps, 2)
-    setting = (f"{n * rounds:,} pushes, {DELAY * 1000:.0f} ms stand-in, {conc} threads, "
-               f"batch {batch}")
+    setting = (
+        f"{n * rounds:,} pushes, {DELAY * 1000:.0f} ms stand-in, {conc} threads, batch {batch}"
+    )
     rows = [
-        {"case": PUSH_ROWS[0][0], "server": "jobs worker", "value": round(disp_rps),
-         "reference": "bare pyfcm loop", "ratio": ratio, "target": PUSH_ROWS[0][1],
-         "met": None if notes else (ratio >= 0.7 and disp_rps >= 1000),
-         "note": "; ".join(notes) or None, "detail": {"rounds": disp, "setting": setting}},
-        {"case": PUSH_ROWS[1][0], "server": f"pyfcm x{conc}", "value": round(bare_rps),
-         "reference": None, "ratio": None, "target": None, "met": None, "note": None,
-         "detail": {"rounds": bare, "setting": setting}},
+        {
+            "case": PUSH_ROWS[0][0],
+            "server": "jobs worker",
+            "value": round(disp_rps),
+            "reference": "bare pyfcm loop",
+            "ratio": ratio,
+            "target": PUSH_ROWS[0][1],
+            "met": None if notes else (ratio >= 0.7 and disp_rps >= 1000),
+            "note": "; ".join(notes) or None,
+            "detail": {"rounds": disp, "setting": setting},
+        },
+        {
+            "case": PUSH_ROWS[1][0],
+            "server": f"pyfcm x{conc}",
+            "value": round(bare_rps),
+            "reference": None,
+            "ratio": None,
+            "target": None,
+            "met": None,
+            "note": None,
+            "detail": {"rounds": bare, "setting": setting},
+        },
     ]
     if lat.get("problem") and "p50_ms" not in lat:
-        rows.append({"case": PUSH_ROWS[2][0], "server": "jobs worker", "value": None,
-                     "target": PUSH_ROWS[2][1], "note": lat["problem"]})
+        rows.append(
+            {
+                "case": PUSH_ROWS[2][0],
+                "server": "jobs worker",
+                "value": None,
+                "target": PUSH_ROWS[2][1],
+                "note": lat["problem"],
+            }
+        )
     else:
-        rows.append({"case": PUSH_ROWS[2][0], "server": "jobs worker", "value": _ms(lat),
-                     "reference": None, "ratio": None, "target": PUSH_ROWS[2][1],
-                     "met": None if lat["problem"] else lat["p50_ms"] <= 250,
-                     "note": lat["problem"], "detail": lat})
+        rows.append(
+            {
+                "case": PUSH_ROWS[2][0],
+                "server": "jobs worker",
+                "value": _ms(lat),
+                "reference": None,
+                "ratio": None,
+                "target": PUSH_ROWS[2][1],
+                "met": None if lat["problem"] else lat["p50_ms"] <= 250,
+                "note": lat["problem"],
+                "detail": lat,
+            }
+        )
     return rows
 
 
@@ -92,8 +128,15 @@ def socket_case(plan, log) -> list[dict]:
     env = {**x["env"], "SHIELD_WS_ENABLED": "1"}
     levels = [1000] if plan.quick else [1000, 10_000, 15_000]
     trials = 40 if plan.quick else 200
-    ref = _idle_levels(SocketBench(x["db_url"], x["secret"], env, tokens, x["work"], log,
-                                   app="bench.echo_app:app"), levels, plan, log, "echo")
+    ref = _idle_levels(
+        SocketBench(
+            x["db_url"], x["secret"], env, tokens, x["work"], log, app="bench.echo_app:app"
+        ),
+        levels,
+        plan,
+        log,
+        "echo",
+    )
     sb = SocketBench(x["db_url"], x["secret"], env, tokens, x["work"], log)
     rows: list[dict] = []
     try:
@@ -102,8 +145,10 @@ def socket_case(plan, log) -> list[dict]:
         warm, failed, _ = sb.hold(40, 2)
         base_n = sb.held
         base = sb.settle(1.5 if plan.quick else 3.0)
-        log(f"sockets: baseline RSS {base / 1024:.1f} MB with {warm} warm-up sockets "
-            f"(failed {failed})")
+        log(
+            f"sockets: baseline RSS {base / 1024:.1f} MB with {warm} warm-up sockets "
+            f"(failed {failed})"
+        )
         per: dict[int, float] = {}
         lat = None
         problems = []
@@ -116,21 +161,37 @@ def socket_case(plan, log) -> list[dict]:
             rss = sb.settle(1.5 if plan.quick else 5.0)
             n = sb.held - base_n
             per[n] = round((rss - base) / n, 1)
-            log(f"sockets: {n:,} idle (+{opened:,} in {seconds:.1f}s, failed {failed}): "
-                f"RSS {rss / 1024:.1f} MB -> {per[n]} KB each")
+            log(
+                f"sockets: {n:,} idle (+{opened:,} in {seconds:.1f}s, failed {failed}): "
+                f"RSS {rss / 1024:.1f} MB -> {per[n]} KB each"
+            )
             if lat is None:
                 lat = sb.latency(members[:20], trials)
                 log(f"socket latency: {lat}")
     finally:
         sb.close()
     if lat.get("problem") and "p50_ms" not in lat:
-        rows.append({"case": SOCKET_ROWS[0][0], "server": "gunicorn gevent", "value": None,
-                     "target": SOCKET_ROWS[0][1], "note": lat["problem"]})
+        rows.append(
+            {
+                "case": SOCKET_ROWS[0][0],
+                "server": "gunicorn gevent",
+                "value": None,
+                "target": SOCKET_ROWS[0][1],
+                "note": lat["problem"],
+            }
+        )
     else:
-        rows.append({"case": SOCKET_ROWS[0][0], "server": "gunicorn gevent", "value": _ms(lat),
-                     "target": SOCKET_ROWS[0][1],
-                     "met": None if lat["problem"] else lat["p99_ms"] <= 50,
-                     "note": lat["problem"], "detail": lat})
+        rows.append(
+            {
+                "case": SOCKET_ROWS[0][0],
+                "server": "gunicorn gevent",
+                "value": _ms(lat),
+                "target": SOCKET_ROWS[0][1],
+                "met": None if lat["problem"] else lat["p99_ms"] <= 50,
+                "note": lat["problem"],
+                "detail": lat,
+            }
+        )
     value = "; ".join(f"{kb:.1f} KB at {n:,}" for n, kb in per.items())
     top = max(per) if per else 0
     met = None
@@ -140,15 +201,30 @@ def socket_case(plan, log) -> list[dict]:
         value += " (" + "; ".join(problems) + ")"
     if plan.quick:
         value += " (quick: 1,000 only)"
-    rows.append({"case": SOCKET_ROWS[1][0], "server": "gunicorn gevent", "value": value,
-                 "reference": "idle baseline", "target": SOCKET_ROWS[1][1], "met": met,
-                 "detail": {"baseline_kb": base, "per_socket_kb": per, "problems": problems}})
+    rows.append(
+        {
+            "case": SOCKET_ROWS[1][0],
+            "server": "gunicorn gevent",
+            "value": value,
+            "reference": "idle baseline",
+            "target": SOCKET_ROWS[1][1],
+            "met": met,
+            "detail": {"baseline_kb": base, "per_socket_kb": per, "problems": problems},
+        }
+    )
     ref_top = max(ref) if ref else None
-    rows.append({"case": SOCKET_ROWS[2][0], "server": "gunicorn gevent",
-                 "value": "; ".join(f"{kb:.1f} KB at {n:,}" for n, kb in ref.items()),
-                 "reference": None,
-                 "ratio": round(per[top] / ref[ref_top], 2) if ref_top and top else None,
-                 "target": None, "met": None, "detail": {"per_socket_kb": ref}})
+    rows.append(
+        {
+            "case": SOCKET_ROWS[2][0],
+            "server": "gunicorn gevent",
+            "value": "; ".join(f"{kb:.1f} KB at {n:,}" for n, kb in ref.items()),
+            "reference": None,
+            "ratio": round(per[top] / ref[ref_top], 2) if ref_top and top else None,
+            "target": None,
+            "met": None,
+            "detail": {"per_socket_kb": ref},
+        }
+    )
     return rows
 
 
@@ -183,7 +259,15 @@ def run(plan, log) -> list[dict]:
         except Exception as exc:  # one broken case must not hide the others' figures
             log(f"{case.__name__} failed: {exc!r}\n{traceback.format_exc()}")
             titles = PUSH_ROWS if case is push_case else SOCKET_ROWS
-            rows += [{"case": title, "server": "-", "value": None, "target": target,
-                      "note": f"failed: {exc!r}"[:120]} for title, target in titles]
+            rows += [
+                {
+                    "case": title,
+                    "server": "-",
+                    "value": None,
+                    "target": target,
+                    "note": f"failed: {exc!r}"[:120],
+                }
+                for title, target in titles
+            ]
         log(f"{case.__name__}: {time.monotonic() - started:.1f}s")
     return rows

@@ -17,10 +17,14 @@ def ensure_wrk() -> str:
     if path:
         return path
     print("wrk is missing: apt-get install -y wrk", flush=True)
-    for cmd in (["apt-get", "install", "-y", "-q", "wrk"],
-                ["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
-        if subprocess.run(cmd, capture_output=True, check=False).returncode == 0 and \
-                shutil.which("wrk"):
+    for cmd in (
+        ["apt-get", "install", "-y", "-q", "wrk"],
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "wrk"],
+    ):
+        if subprocess.run(cmd, capture_output=True, check=False).returncode == 0 and shutil.which(
+            "wrk"
+        ):
             break
     path = shutil.which("wrk")
     if not path:
@@ -38,8 +42,13 @@ class WrkResult:
     raw: dict
 
     def as_dict(self) -> dict:
-        return {"rps": round(self.rps, 1), "requests": self.requests, "errors": self.errors,
-                "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3)}
+        return {
+            "rps": round(self.rps, 1),
+            "requests": self.requests,
+            "errors": self.errors,
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+        }
 
 
 def write_targets(path: Path, lines: list[tuple[str, str | None, str | None]]) -> Path:
@@ -49,19 +58,39 @@ def write_targets(path: Path, lines: list[tuple[str, str | None, str | None]]) -
     return path
 
 
-def run(base: str, targets: Path, *, duration: float, threads: int = 2,
-        connections: int = 50) -> WrkResult:
+def run(
+    base: str, targets: Path, *, duration: float, threads: int = 2, connections: int = 50
+) -> WrkResult:
     seconds = max(1, round(duration))  # wrk takes whole seconds
-    cmd = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout",
-           "5s", "-s", str(LUA), base, "--", str(targets)]
+    cmd = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA),
+        base,
+        "--",
+        str(targets),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
     raw = json.loads(line.removeprefix("BENCH_JSON "))
-    errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
-                                  "status_errors", "timeouts"))
+    errors = sum(
+        raw[k]
+        for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
     seconds = raw["duration_us"] / 1e6
-    return WrkResult(raw["requests"] / seconds if seconds else 0.0, raw["requests"], errors,
-                     raw["p50_us"] / 1000, raw["p99_us"] / 1000, raw)
+    return WrkResult(
+        raw["requests"] / seconds if seconds else 0.0,
+        raw["requests"],
+        errors,
+        raw["p50_us"] / 1000,
+        raw["p99_us"] / 1000,
+        raw,
+    )
 
 
 def combine(results: list[WrkResult]) -> WrkResult:

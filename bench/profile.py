@@ -24,9 +24,18 @@ LEAF_GROUPS = [
     ("JSON encoding", ("json/", "flask/json/")),
     ("werkzeug", ("werkzeug/",)),
     ("flask", ("flask/",)),
-    ("server (gunicorn, granian) and sockets",
-     ("gunicorn/", "granian/", "selectors.py", "socket.py", "threading.py", "queue.py",
-      "concurrent/")),
+    (
+        "server (gunicorn, granian) and sockets",
+        (
+            "gunicorn/",
+            "granian/",
+            "selectors.py",
+            "socket.py",
+            "threading.py",
+            "queue.py",
+            "concurrent/",
+        ),
+    ),
     ("app code (shield, models, bench)", ("shield/", "models/", "bench/")),
 ]
 INCLUSIVE = [
@@ -93,12 +102,33 @@ def profile_cases(srv, targets: dict[str, Path], *, duration: float, work: Path)
     out = {}
     for key, target in targets.items():
         raw = work / f"{key}.txt"
-        load = threading.Thread(target=loadgen.run, args=(srv.base, target),
-                                kwargs={"duration": duration + 1.5}, daemon=True)
+        load = threading.Thread(
+            target=loadgen.run,
+            args=(srv.base, target),
+            kwargs={"duration": duration + 1.5},
+            daemon=True,
+        )
         load.start()
-        subprocess.run([tool, "record", "--pid", str(pid), "--duration", str(int(duration)),
-                        "--rate", "250", "--gil", "--format", "raw", "--nonblocking",
-                        "-o", str(raw)], capture_output=True, check=False)
+        subprocess.run(
+            [
+                tool,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(duration)),
+                "--rate",
+                "250",
+                "--gil",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(raw),
+            ],
+            capture_output=True,
+            check=False,
+        )
         load.join()
         if raw.exists():
             out[key] = summarise(raw.read_text())

@@ -53,14 +53,16 @@ class StandIn(FakeFCM):
 def _app(db_url: str, secret: str, **config):
     from app import create_app
 
-    return create_app({
-        "SQLALCHEMY_DATABASE_URI": db_url,
-        "SHIELD_JWT_SECRET": secret,
-        "SHIELD_SCHEDULER": "off",
-        "SHIELD_WS_ENABLED": False,
-        "SHIELD_PUSH_WORKER": "off",
-        **config,
-    })
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": db_url,
+            "SHIELD_JWT_SECRET": secret,
+            "SHIELD_SCHEDULER": "off",
+            "SHIELD_WS_ENABLED": False,
+            "SHIELD_PUSH_WORKER": "off",
+            **config,
+        }
+    )
 
 
 def _event_data(n: int) -> dict:
@@ -110,7 +112,7 @@ class PushBench:
         """`count` fresh members of the seed, each given one Android device: (member, token)."""
         from models import Device, db
 
-        chosen = self.members[self._next_member:self._next_member + count]
+        chosen = self.members[self._next_member : self._next_member + count]
         self._next_member += count
         if len(chosen) < count:
             raise RuntimeError("not enough seeded members for the push case")
@@ -129,10 +131,9 @@ class PushBench:
         started = time.perf_counter()
         with self.app.app_context():
             for i in range(0, len(members), per_commit):
-                for m in members[i:i + per_commit]:
+                for m in members[i : i + per_commit]:
                     self._n += 1
-                    events.record(db.session, "claim_approved", _event_data(self._n),
-                                  member_id=m)
+                    events.record(db.session, "claim_approved", _event_data(self._n), member_id=m)
                 db.session.commit()
             db.session.remove()
         return time.perf_counter() - started
@@ -140,8 +141,12 @@ class PushBench:
     # -- processes -------------------------------------------------------------------------
     def _proc(self, *args: str) -> subprocess.Popen:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.push", *args], cwd=ROOT, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "bench.push", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         line = proc.stdout.readline().strip()
         if line != "ready":
             proc.kill()
@@ -190,9 +195,14 @@ class PushBench:
             spy.wait(timeout=60)
         problem = self._check(received, {t for _, t in pairs})
         seconds = done - started
-        return {"pushes": len(received), "seconds": round(seconds, 3),
-                "rps": round(len(received) / seconds, 1) if seconds > 0 else None,
-                "problem": problem, "process": tail, "attempts": self._attempts()}
+        return {
+            "pushes": len(received),
+            "seconds": round(seconds, 3),
+            "rps": round(len(received) / seconds, 1) if seconds > 0 else None,
+            "problem": problem,
+            "process": tail,
+            "attempts": self._attempts(),
+        }
 
     def _attempts(self) -> dict:
         """Delivery attempts by outcome and error code so far (all should be `sent`)."""
@@ -202,8 +212,10 @@ class PushBench:
 
         with self.app.app_context():
             rows = db.session.execute(
-                select(DeliveryAttempt.outcome, DeliveryAttempt.error_code, func.count())
-                .group_by(DeliveryAttempt.outcome, DeliveryAttempt.error_code)).all()
+                select(DeliveryAttempt.outcome, DeliveryAttempt.error_code, func.count()).group_by(
+                    DeliveryAttempt.outcome, DeliveryAttempt.error_code
+                )
+            ).all()
             db.session.remove()
         return {f"{o}{'/' + e if e else ''}": n for o, e, n in rows}
 
@@ -217,17 +229,27 @@ class PushBench:
         for n, (_, token) in enumerate(pairs):
             self._n += 1
             message = build_message(
-                delivery_id=f"dlv_bare{n:08d}", event_id=f"evt_bare{n:08d}", seq=n + 1,
-                name="claim_approved", payload={"event": "claim_approved",
-                                                "timestamp": "2026-01-01T00:00:00.000Z",
-                                                "data": _event_data(self._n)},
-                token=token, platform="android", round_=0,
-                ttl_seconds=self.settings.ttl_seconds, now=now)
+                delivery_id=f"dlv_bare{n:08d}",
+                event_id=f"evt_bare{n:08d}",
+                seq=n + 1,
+                name="claim_approved",
+                payload={
+                    "event": "claim_approved",
+                    "timestamp": "2026-01-01T00:00:00.000Z",
+                    "data": _event_data(self._n),
+                },
+                token=token,
+                platform="android",
+                round_=0,
+                ttl_seconds=self.settings.ttl_seconds,
+                now=now,
+            )
             kwargs.append(message.pyfcm_kwargs())
         path = self.work / "bare-messages.json"
         path.write_text(json.dumps(kwargs))
-        proc = self._proc("bare", str(self.account), self.fcm.url, str(path),
-                          str(self.settings.concurrency))
+        proc = self._proc(
+            "bare", str(self.account), self.fcm.url, str(path), str(self.settings.concurrency)
+        )
         before = len(self.fcm.received)
         started = time.time()
         proc.stdin.write("go\n")
@@ -238,9 +260,13 @@ class PushBench:
         tail = self._settle(proc)
         problem = self._check(received, {t for _, t in pairs})
         seconds = done - started
-        return {"pushes": len(received), "seconds": round(seconds, 3),
-                "rps": round(len(received) / seconds, 1) if seconds > 0 else None,
-                "problem": problem, "process": tail}
+        return {
+            "pushes": len(received),
+            "seconds": round(seconds, 3),
+            "rps": round(len(received) / seconds, 1) if seconds > 0 else None,
+            "problem": problem,
+            "process": tail,
+        }
 
     def latency(self, events_: int, gap: float = 0.02) -> dict:
         """commit -> the push request reaching the stand-in, the worker in another process."""
@@ -274,10 +300,15 @@ class PushBench:
         if len(lags) < 2:
             return {"problem": f"{lost} of {events_} pushes did not arrive within 5 s"}
         q = statistics.quantiles(lags, n=100, method="inclusive")
-        return {"events": len(lags), "lost": lost, "p50_ms": round(q[49], 1),
-                "p90_ms": round(q[89], 1), "p99_ms": round(q[98], 1),
-                "max_ms": round(lags[-1], 1),
-                "problem": f"{lost} pushes lost" if lost else None}
+        return {
+            "events": len(lags),
+            "lost": lost,
+            "p50_ms": round(q[49], 1),
+            "p90_ms": round(q[89], 1),
+            "p99_ms": round(q[98], 1),
+            "max_ms": round(lags[-1], 1),
+            "problem": f"{lost} pushes lost" if lost else None,
+        }
 
 
 def _py_spy(pid: int, out: Path) -> subprocess.Popen | None:
@@ -286,9 +317,26 @@ def _py_spy(pid: int, out: Path) -> subprocess.Popen | None:
     tool = py_spy()
     if tool is None:
         return None
-    return subprocess.Popen([tool, "record", "--pid", str(pid), "--duration", "4", "--rate",
-                             "250", "--gil", "--format", "raw", "--nonblocking", "-o",
-                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            tool,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            "4",
+            "--rate",
+            "250",
+            "--gil",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 # -- the child processes ---------------------------------------------------------------------
@@ -305,8 +353,11 @@ def _child_dispatcher(db_url: str, secret: str, account: str, endpoint: str) -> 
     worker.stop()
     shield.push.shutdown(app)
     s = shield.push.settings_for(app)
-    print(f"processed {worker.processed} in {worker.passes} passes "
-          f"(concurrency {s.concurrency}, batch {s.batch_size})", flush=True)
+    print(
+        f"processed {worker.processed} in {worker.passes} passes "
+        f"(concurrency {s.concurrency}, batch {s.batch_size})",
+        flush=True,
+    )
     return 0
 
 

@@ -31,8 +31,16 @@ COMPARISONS = [
 def _row(case, server, rps=None, reference=None, ratio=None, target=None, note=None):
     numeric = isinstance(target, int | float) and isinstance(ratio, int | float)
     met = ratio >= target if numeric else None  # extra rows bring their own `met`
-    return {"case": case, "server": server, "rps": rps, "reference": reference,
-            "ratio": ratio, "target": target, "met": met, "note": note}
+    return {
+        "case": case,
+        "server": server,
+        "rps": rps,
+        "reference": reference,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "note": note,
+    }
 
 
 def _figure(cases: dict, key: str):
@@ -62,16 +70,39 @@ def rows(results: dict) -> list[dict]:
             else:
                 ref_rps = _figure(cases, ref)[0]
             if rps is None:
-                out.append(_row(title, label, note=problem, target=target,
-                                reference=TITLES[ref] if ref != "hello" else "hello"))
+                out.append(
+                    _row(
+                        title,
+                        label,
+                        note=problem,
+                        target=target,
+                        reference=TITLES[ref] if ref != "hello" else "hello",
+                    )
+                )
                 continue
             ratio = round(rps / ref_rps, 2) if ref_rps else None
-            out.append(_row(title, label, rps, "hello" if ref == "hello" else TITLES[ref],
-                            ratio, None if informational else target))
+            out.append(
+                _row(
+                    title,
+                    label,
+                    rps,
+                    "hello" if ref == "hello" else TITLES[ref],
+                    ratio,
+                    None if informational else target,
+                )
+            )
     for item in results.get("extra", []):
-        out.append(_row(item["case"], item.get("server", "-"), item.get("value"),
-                        item.get("reference"), item.get("ratio"), item.get("target"),
-                        item.get("note")))
+        out.append(
+            _row(
+                item["case"],
+                item.get("server", "-"),
+                item.get("value"),
+                item.get("reference"),
+                item.get("ratio"),
+                item.get("target"),
+                item.get("note"),
+            )
+        )
         if item.get("met") is not None:
             out[-1]["met"] = item["met"]
     return out
@@ -84,14 +115,16 @@ def _fmt_rps(v) -> str:
 
 
 def _cells(r: dict) -> list[str]:
-    target = "-" if r["target"] is None else (
-        f">= {r['target']:g}x" if isinstance(r["target"], int | float) else str(r["target"]))
+    target = (
+        "-"
+        if r["target"] is None
+        else (f">= {r['target']:g}x" if isinstance(r["target"], int | float) else str(r["target"]))
+    )
     met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
     if r["rps"] is None and r["note"]:
         return [r["case"], r["server"], r["note"], "", "", target, met]
     ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-    return [r["case"], r["server"], _fmt_rps(r["rps"]), r["reference"] or "-", ratio, target,
-            met]
+    return [r["case"], r["server"], _fmt_rps(r["rps"]), r["reference"] or "-", ratio, target, met]
 
 
 HEAD = ["case", "server", "req/s (or figure)", "vs", "ratio", "target", "met?"]
@@ -112,10 +145,12 @@ def staleness_line(results: dict) -> str:
     for label, srv in results["servers"].items():
         s = srv.get("staleness")
         if s:
-            return (f"\n304 lag behind a commit in another process, under the claims-304 load on "
-                    f"{label}: p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms "
-                    f"over {s['trials']} commits; bound {s['bound_s']} s; 304s served past the "
-                    f"bound: {s['violations']} of {s['polls']} polls")
+            return (
+                f"\n304 lag behind a commit in another process, under the claims-304 load on "
+                f"{label}: p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms "
+                f"over {s['trials']} commits; bound {s['bound_s']} s; 304s served past the "
+                f"bound: {s['violations']} of {s['polls']} polls"
+            )
     return ""
 
 
@@ -151,16 +186,24 @@ def markdown(results: dict) -> str:
         if not profiles:
             continue
         lines += ["", f"## Where the time goes ({label}, py-spy, one worker)", ""]
-        lines.append("Samples taken while the worker held the GIL (`py-spy --gil`), so the "
-                     "shares are of the worker's Python CPU time.")
+        lines.append(
+            "Samples taken while the worker held the GIL (`py-spy --gil`), so the "
+            "shares are of the worker's Python CPU time."
+        )
         lines.append("")
         for case, prof in profiles.items():
             lines.append(f"**{case}** ({prof['samples']} samples)")
             lines.append("")
-            lines.append("- by library of the running frame: " + ", ".join(
-                f"{name} {share:.0%}" for name, share in prof["groups"] if share >= 0.01))
-            lines.append("- app steps (inclusive): " + ", ".join(
-                f"{name} {share:.0%}" for name, share in prof["inclusive"]))
+            lines.append(
+                "- by library of the running frame: "
+                + ", ".join(
+                    f"{name} {share:.0%}" for name, share in prof["groups"] if share >= 0.01
+                )
+            )
+            lines.append(
+                "- app steps (inclusive): "
+                + ", ".join(f"{name} {share:.0%}" for name, share in prof["inclusive"])
+            )
             lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -211,16 +254,26 @@ def capacity(results: dict) -> list[dict]:
             if changed:
                 cost += changed / built
             machine = 1 / cost
-            out.append({"server": label, "changed_share": changed,
-                        "mix_rps": round(machine), "per_member_rps": round(per_member, 4),
-                        "members": int(machine / per_member)})
+            out.append(
+                {
+                    "server": label,
+                    "changed_share": changed,
+                    "mix_rps": round(machine),
+                    "per_member_rps": round(per_member, 4),
+                    "members": int(machine / per_member),
+                }
+            )
     return out
 
 
 def capacity_lines(results: dict) -> str:
-    lines = ["Capacity (foregrounded members per 2-core machine, saturation; halve for 50% "
-             "headroom): N = R / (1/30 + 1/60 + 1/300), R = 1 / sum(share_i / rps_i)"]
+    lines = [
+        "Capacity (foregrounded members per 2-core machine, saturation; halve for 50% "
+        "headroom): N = R / (1/30 + 1/60 + 1/300), R = 1 / sum(share_i / rps_i)"
+    ]
     for c in capacity(results):
-        lines.append(f"  {c['server']}: R = {c['mix_rps']:,} req/s with {c['changed_share']:.0%} "
-                     f"of polls finding a change -> N = {c['members']:,} members")
+        lines.append(
+            f"  {c['server']}: R = {c['mix_rps']:,} req/s with {c['changed_share']:.0%} "
+            f"of polls finding a change -> N = {c['members']:,} members"
+        )
     return "\n".join(lines)

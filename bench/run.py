@@ -48,15 +48,29 @@ class Case:
 CASES = [
     Case("hello", "hello-world JSON (reference)", "/bench/hello", 200, members="none"),
     Case("claims_304", "304 claims poll (auth)", f"{API}/claims", 304, etag_from="claims"),
-    Case("naive_304", "naive hash-the-body 304 claims", f"{API}/bench/naive-claims", 304,
-         etag_from="naive"),
+    Case(
+        "naive_304",
+        "naive hash-the-body 304 claims",
+        f"{API}/bench/naive-claims",
+        304,
+        etag_from="naive",
+    ),
     Case("claims_200", "200 claims list (50 claims)", f"{API}/claims", 200, members="heavy"),
     Case("wallet_304", "304 wallet poll (auth)", f"{API}/wallet", 304, etag_from="wallet"),
-    Case("subscription_304", "304 subscription poll (auth)", f"{API}/subscription", 304,
-         etag_from="subscription"),
+    Case(
+        "subscription_304",
+        "304 subscription poll (auth)",
+        f"{API}/subscription",
+        304,
+        etag_from="subscription",
+    ),
 ]
-HARVESTS = {"claims": f"{API}/claims", "naive": f"{API}/bench/naive-claims",
-            "wallet": f"{API}/wallet", "subscription": f"{API}/subscription"}
+HARVESTS = {
+    "claims": f"{API}/claims",
+    "naive": f"{API}/bench/naive-claims",
+    "wallet": f"{API}/wallet",
+    "subscription": f"{API}/subscription",
+}
 NOCACHE_CASES = ("hello", "claims_304", "claims_200")
 BODYCACHE_CASES = ("hello", "claims_200")
 
@@ -78,15 +92,21 @@ class Plan:
 
 
 def parse(argv) -> Plan:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="shorter runs (make bench-quick, < 2 min)")
     p.add_argument("--duration", type=float, help="seconds per measured case (10; quick 3)")
     p.add_argument("--members", type=int, default=10_000, help="members seeded (>= 10,000)")
     p.add_argument("--polled", type=int, help="members whose ETags are collected (all; quick 500)")
     p.add_argument("--servers", default="gunicorn,granian")
-    p.add_argument("--profile", action="store_true",
-                   help="after measuring, record py-spy profiles of each case (one worker)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after measuring, record py-spy profiles of each case (one worker)",
+    )
     p.add_argument("--record", action="store_true", help="also write bench/RESULTS.md")
     p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server to create a db on")
     p.add_argument("--keep-db", action="store_true", help="do not drop the database")
@@ -115,8 +135,12 @@ def mint_tokens(members: list[str]) -> dict[str, str]:
 
     now = datetime.now(UTC)
     exp = now + timedelta(hours=6)
-    return {m: jwt.encode({"sub": m, "iat": now, "exp": exp, "role": "member"}, SECRET,
-                          algorithm="HS256") for m in members}
+    return {
+        m: jwt.encode(
+            {"sub": m, "iat": now, "exp": exp, "role": "member"}, SECRET, algorithm="HS256"
+        )
+        for m in members
+    }
 
 
 def server_env(db_url: str, cache: str, body_cache: bool = False) -> dict:
@@ -157,10 +181,13 @@ class Bench:
         plain = [m for m in seeded.members if m not in seeded.heavy]
         rng.shuffle(plain)
         self.stale_members = plain[:60]  # kept out of the load: the staleness probe bumps them
-        self.polled = plain[60:60 + plan.polled]
+        self.polled = plain[60 : 60 + plan.polled]
         self.tokens = mint_tokens(self.polled + seeded.heavy + self.stale_members)
-        self.results["seed"] = {**seeded.counts, "seconds": round(seeded.seconds, 2),
-                                "polled_members": len(self.polled)}
+        self.results["seed"] = {
+            **seeded.counts,
+            "seconds": round(seeded.seconds, 2),
+            "polled_members": len(self.polled),
+        }
 
     def harvest(self, base: str) -> None:
         """Each polled member's first GET of each resource: the ETags wrk will send."""
@@ -200,20 +227,28 @@ class Bench:
         rng = random.Random(case.key)
         for line in rng.sample(lines, min(samples, len(lines))):
             path, bearer, etag = line.split("\t")
-            status, _ = harvest.get(base, path, None if bearer == "-" else bearer,
-                                    None if etag == "-" else etag)
+            status, _ = harvest.get(
+                base, path, None if bearer == "-" else bearer, None if etag == "-" else etag
+            )
             if status != case.expect:
                 return f"expected {case.expect}, got {status}"
         return None
 
     # --- servers -------------------------------------------------------------------------
 
-    def run_server(self, server: str, db_url: str, *, cache: str, label: str,
-                   cases: tuple[str, ...] | None = None, staleness: bool = False,
-                   body_cache: bool = False) -> None:
+    def run_server(
+        self,
+        server: str,
+        db_url: str,
+        *,
+        cache: str,
+        label: str,
+        cases: tuple[str, ...] | None = None,
+        staleness: bool = False,
+        body_cache: bool = False,
+    ) -> None:
         plan = self.plan
-        srv = servers.start(server, server_env(db_url, cache, body_cache), self.work,
-                            label=label)
+        srv = servers.start(server, server_env(db_url, cache, body_cache), self.work, label=label)
         out: dict = {"server": server, "cache": cache, "body_cache": body_cache, "cases": {}}
         self.results["servers"][label] = out
         try:
@@ -225,8 +260,9 @@ class Bench:
             runnable = []
             for case in selected:
                 if case.key not in self.targets:
-                    out["cases"][case.key] = {"unavailable": self.unavailable.get(
-                        case.etag_from, "not available yet")}
+                    out["cases"][case.key] = {
+                        "unavailable": self.unavailable.get(case.etag_from, "not available yet")
+                    }
                     continue
                 problem = self.check(srv.base, case)
                 if problem:
@@ -252,9 +288,11 @@ class Bench:
                 hello, result = self.pair(srv, case)
                 hello_runs.append(hello.rps)
                 out["cases"][case.key] = {**result.as_dict(), "hello_rps": round(hello.rps, 1)}
-                log(f"{label} {case.key}: {result.rps:,.0f} req/s beside hello "
+                log(
+                    f"{label} {case.key}: {result.rps:,.0f} req/s beside hello "
                     f"{hello.rps:,.0f} (p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
-                    f"errors {result.errors})")
+                    f"errors {result.errors})"
+                )
             if hello_runs:
                 out["hello_runs"] = [round(x, 1) for x in hello_runs]
                 out["reference_rps"] = round(statistics.mean(hello_runs), 1)
@@ -264,8 +302,11 @@ class Bench:
             out["worker_stats"] = self.worker_stats(srv)
             if plan.profile:
                 out["profiles"] = profile.profile_cases(
-                    srv, {c.key: self.targets[c.key] for c in runnable},
-                    duration=min(plan.duration, 6.0), work=self.work / label)
+                    srv,
+                    {c.key: self.targets[c.key] for c in runnable},
+                    duration=min(plan.duration, 6.0),
+                    work=self.work / label,
+                )
         finally:
             srv.stop()
 
@@ -301,14 +342,21 @@ class Bench:
         from shield.events import bump
         from shield.versions import DEFAULT_MAX_STALENESS
 
-        bound = float(os.environ.get("SHIELD_VERSION_CACHE_MAX_STALENESS",
-                                     DEFAULT_MAX_STALENESS))
-        app = create_app(SQLALCHEMY_DATABASE_URI=db_url, SHIELD_JWT_SECRET=SECRET,
-                         SHIELD_VERSION_CACHE="off", SHIELD_SCHEDULER="off")
+        bound = float(os.environ.get("SHIELD_VERSION_CACHE_MAX_STALENESS", DEFAULT_MAX_STALENESS))
+        app = create_app(
+            SQLALCHEMY_DATABASE_URI=db_url,
+            SHIELD_JWT_SECRET=SECRET,
+            SHIELD_VERSION_CACHE="off",
+            SHIELD_SCHEDULER="off",
+        )
         path = HARVESTS["claims"]
         lags, violations, polls = [], 0, 0
-        load = threading.Thread(target=loadgen.run, args=(srv.base, self.targets["claims_304"]),
-                                kwargs={"duration": self.plan.duration + 2}, daemon=True)
+        load = threading.Thread(
+            target=loadgen.run,
+            args=(srv.base, self.targets["claims_304"]),
+            kwargs={"duration": self.plan.duration + 2},
+            daemon=True,
+        )
         load.start()
         time.sleep(0.5)
         members = self.stale_members[: self.plan.staleness_trials]
@@ -343,7 +391,8 @@ class Bench:
             "polls": polls,
             "p50_ms": round(1000 * lags[len(lags) // 2], 2) if lags else None,
             "p99_ms": round(1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2)
-            if lags else None,
+            if lags
+            else None,
             "max_ms": round(1000 * lags[-1], 2) if lags else None,
         }
         log(f"staleness under load: {result}")
@@ -364,8 +413,13 @@ def main(argv=None) -> int:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "server_settings": {s: " ".join(servers.command(s, 0)[1:]) for s in plan.servers},
-        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=HERE.parent, check=False).stdout.strip(),
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=HERE.parent,
+            check=False,
+        ).stdout.strip(),
     }
     name, db_url = benchdb.create_database(plan.pg_url)
     log(f"database {name}")
@@ -374,15 +428,25 @@ def main(argv=None) -> int:
         for i, server in enumerate(plan.servers):
             bench.run_server(server, db_url, cache="auto", label=server, staleness=(i == 0))
         if "gunicorn" in plan.servers:
-            bench.run_server("gunicorn", db_url, cache="auto", label="gunicorn-bodycache",
-                             cases=BODYCACHE_CASES, body_cache=True)
+            bench.run_server(
+                "gunicorn",
+                db_url,
+                cache="auto",
+                label="gunicorn-bodycache",
+                cases=BODYCACHE_CASES,
+                body_cache=True,
+            )
             if not plan.quick:  # the "before" figures (no target), full runs only
-                bench.run_server("gunicorn", db_url, cache="off", label="gunicorn-nocache",
-                                 cases=NOCACHE_CASES)
-        plan.extra.update(db_url=db_url, secret=SECRET, work=bench.work,
-                          members=[m for m in bench.seeded.members
-                                   if m not in bench.seeded.heavy],
-                          env=server_env(db_url, "auto"))
+                bench.run_server(
+                    "gunicorn", db_url, cache="off", label="gunicorn-nocache", cases=NOCACHE_CASES
+                )
+        plan.extra.update(
+            db_url=db_url,
+            secret=SECRET,
+            work=bench.work,
+            members=[m for m in bench.seeded.members if m not in bench.seeded.heavy],
+            env=server_env(db_url, "auto"),
+        )
         bench.results["extra"] = extra.run(plan, log)
     finally:
         if plan.keep_db:

@@ -22,17 +22,43 @@ THREADS = 4
 def command(server: str, port: int) -> list[str]:
     if server == "gunicorn":
         return [
-            str(BIN / "gunicorn"), "bench.app:app",
-            "--worker-class", "gthread", "--workers", str(WORKERS), "--threads", str(THREADS),
-            "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--keep-alive", "75",
-            "--log-level", "warning",
+            str(BIN / "gunicorn"),
+            "bench.app:app",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--backlog",
+            "2048",
+            "--keep-alive",
+            "75",
+            "--log-level",
+            "warning",
         ]
     if server == "granian":
         return [
-            str(BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS),
-            "--blocking-threads", str(THREADS), "--http", "1", "--no-ws",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-            "--no-access-log", "bench.app:app",
+            str(BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(WORKERS),
+            "--blocking-threads",
+            str(THREADS),
+            "--http",
+            "1",
+            "--no-ws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "bench.app:app",
         ]
     raise ValueError(server)
 
@@ -56,8 +82,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def worker_pids(self) -> list[int]:
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
-                             capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         return [int(p) for p in out.split()]
 
     def stop(self) -> None:
@@ -74,8 +104,13 @@ def start(server: str, env: dict, log_dir: Path, label: str | None = None) -> Se
     port = free_port()
     log_path = log_dir / f"{label or server}.log"
     log = open(log_path, "w")  # noqa: SIM115 (kept open for the server's life)
-    proc = subprocess.Popen(command(server, port), cwd=ROOT, env={**os.environ, **env},
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        command(server, port),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     srv = Server(server, label or server, port, proc, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -37,10 +37,24 @@ WORKER_CONNECTIONS = 16_000  # per worker; the default 1,000 is a hard cap (libr
 
 def command(port: int, app: str = "bench.app:app") -> list[str]:
     return [
-        str(servers.BIN / "gunicorn"), app, "--worker-class", "gevent",
-        "--workers", str(WORKERS), "--worker-connections", str(WORKER_CONNECTIONS),
-        "--bind", f"127.0.0.1:{port}", "--backlog", "4096", "--graceful-timeout", "5",
-        "--keep-alive", "75", "--log-level", "warning",
+        str(servers.BIN / "gunicorn"),
+        app,
+        "--worker-class",
+        "gevent",
+        "--workers",
+        str(WORKERS),
+        "--worker-connections",
+        str(WORKER_CONNECTIONS),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "4096",
+        "--graceful-timeout",
+        "5",
+        "--keep-alive",
+        "75",
+        "--log-level",
+        "warning",
     ]
 
 
@@ -52,8 +66,16 @@ def rss_kb(pid: int) -> int:
 
 
 class SocketBench:
-    def __init__(self, db_url: str, secret: str, env: dict, tokens: dict[str, str], work: Path,
-                 log, app: str = "bench.app:app"):
+    def __init__(
+        self,
+        db_url: str,
+        secret: str,
+        env: dict,
+        tokens: dict[str, str],
+        work: Path,
+        log,
+        app: str = "bench.app:app",
+    ):
         self.db_url = db_url
         self.secret = secret
         self.tokens = tokens  # member -> bearer token
@@ -65,11 +87,17 @@ class SocketBench:
         port = servers.free_port()
         self.log_path = work / f"gevent-{app.split(':')[0]}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in close())
-        self.proc = subprocess.Popen(command(port, app), cwd=ROOT, env={**os.environ, **env},
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_raise_nofile)
-        self.srv = servers.Server("gunicorn-gevent", "gunicorn-gevent", port, self.proc,
-                                  self.log_path)
+        self.proc = subprocess.Popen(
+            command(port, app),
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_raise_nofile,
+        )
+        self.srv = servers.Server(
+            "gunicorn-gevent", "gunicorn-gevent", port, self.proc, self.log_path
+        )
         self.ws_url = f"ws://127.0.0.1:{port}/shield/ws"
         _wait_ready(self.srv)
         self.token_file = work / "ws-tokens.txt"
@@ -94,17 +122,30 @@ class SocketBench:
     def hold(self, count: int, processes: int) -> tuple[int, int, float]:
         """Open `count` more idle sockets over `processes` client processes."""
         started = time.monotonic()
-        share = [count // processes + (1 if i < count % processes else 0)
-                 for i in range(processes)]
+        share = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
         procs = []
         first = self.held
         for n in share:
             if not n:
                 continue
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "bench.ws_clients", self.ws_url, str(self.token_file),
-                 str(first), str(n)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                text=True, preexec_fn=_raise_nofile))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.ws_clients",
+                        self.ws_url,
+                        str(self.token_file),
+                        str(first),
+                        str(n),
+                    ],
+                    cwd=ROOT,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    preexec_fn=_raise_nofile,
+                )
+            )
             first += n
         opened = failed = 0
         for proc in procs:
@@ -131,14 +172,22 @@ class SocketBench:
         from models import db
         from shield.events import record
 
-        app = create_app(SQLALCHEMY_DATABASE_URI=self.db_url, SHIELD_JWT_SECRET=self.secret,
-                         SHIELD_SCHEDULER="off", SHIELD_WS_ENABLED=False,
-                         SHIELD_PUSH_WORKER="off", SHIELD_VERSION_CACHE="off")
+        app = create_app(
+            SQLALCHEMY_DATABASE_URI=self.db_url,
+            SHIELD_JWT_SECRET=self.secret,
+            SHIELD_SCHEDULER="off",
+            SHIELD_WS_ENABLED=False,
+            SHIELD_PUSH_WORKER="off",
+            SHIELD_VERSION_CACHE="off",
+        )
         sockets = {}
         for m in members:
             ws = websocket.create_connection(
-                self.ws_url, header=[f"Authorization: Bearer {self.tokens[m]}"],
-                suppress_origin=True, timeout=10)
+                self.ws_url,
+                header=[f"Authorization: Bearer {self.tokens[m]}"],
+                suppress_origin=True,
+                timeout=10,
+            )
             assert json.loads(ws.recv())["event"] == "connected"
             sockets[m] = ws
         lags, lost = [], 0
@@ -147,10 +196,18 @@ class SocketBench:
                 member = members[n % len(members)]
                 ws = sockets[member]
                 claim = f"clm_wsbench{n:06d}"
-                record(db.session, "claim_under_review",
-                       {"claimId": claim, "ticketNumber": f"T-WS-{n:06d}",
-                        "previousStatus": "submitted", "newStatus": "under_review",
-                        "updatedAt": "2026-01-01T00:00:00.000Z"}, member_id=member)
+                record(
+                    db.session,
+                    "claim_under_review",
+                    {
+                        "claimId": claim,
+                        "ticketNumber": f"T-WS-{n:06d}",
+                        "previousStatus": "submitted",
+                        "newStatus": "under_review",
+                        "updatedAt": "2026-01-01T00:00:00.000Z",
+                    },
+                    member_id=member,
+                )
                 started = time.perf_counter()
                 db.session.commit()
                 got = None
@@ -167,8 +224,10 @@ class SocketBench:
                     if frame.opcode != websocket.ABNF.OPCODE_TEXT:
                         continue
                     body = json.loads(frame.data)
-                    if body.get("event") == "claim_under_review" and \
-                            (body.get("data") or {}).get("claimId") == claim:
+                    if (
+                        body.get("event") == "claim_under_review"
+                        and (body.get("data") or {}).get("claimId") == claim
+                    ):
                         got = time.perf_counter()
                 if got is None:
                     lost += 1
@@ -183,9 +242,15 @@ class SocketBench:
         if len(lags) < 2:
             return {"problem": f"{lost} of {trials} frames did not arrive within 5 s"}
         q = statistics.quantiles(lags, n=100, method="inclusive")
-        return {"events": len(lags), "lost": lost, "p50_ms": round(q[49], 1),
-                "p90_ms": round(q[89], 1), "p99_ms": round(q[98], 1),
-                "max_ms": round(lags[-1], 1), "problem": f"{lost} frames lost" if lost else None}
+        return {
+            "events": len(lags),
+            "lost": lost,
+            "p50_ms": round(q[49], 1),
+            "p90_ms": round(q[89], 1),
+            "p99_ms": round(q[98], 1),
+            "max_ms": round(lags[-1], 1),
+            "problem": f"{lost} frames lost" if lost else None,
+        }
 
 
 def _raise_nofile() -> None:

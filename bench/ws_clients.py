@@ -31,8 +31,12 @@ def main(url: str, tokens_file: str, start: str, count: str) -> int:
     for i in range(first, first + n):
         try:
             ws = websocket.create_connection(
-                url, header=[f"Authorization: Bearer {tokens[i % len(tokens)]}"],
-                suppress_origin=True, timeout=30, enable_multithread=False)
+                url,
+                header=[f"Authorization: Bearer {tokens[i % len(tokens)]}"],
+                suppress_origin=True,
+                timeout=30,
+                enable_multithread=False,
+            )
             frame = ws.recv()
             if '"connected"' not in frame:
                 raise RuntimeError(frame[:100])

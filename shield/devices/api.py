@@ -30,9 +30,7 @@ def register():
 
 
 @bp.delete("/devices/<token>")
-@doc(
-    summary="Unregister one of my devices, by deviceId (preferred: keeps the token out of URLs) or token"
-)
+@doc(summary="Unregister one of my devices by deviceId (preferred: no token in URLs) or token")
 def unregister(token: str):
     service.unregister(db.session, g.principal.id, token)
     db.session.commit()
