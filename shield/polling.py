@@ -39,7 +39,16 @@ CACHE_CONTROL = "private, no-cache"
 # Kept for callers of the former names.
 VersionStore = DatabaseVersionStore
 
-__all__ = ["CACHE_CONTROL", "CLOCKED", "conditional_get", "make_etag", "version_store"]
+__all__ = [
+    "CACHE_CONTROL",
+    "CLOCKED",
+    "cache_headers",
+    "conditional_get",
+    "etag_matches",
+    "make_etag",
+    "not_modified",
+    "version_store",
+]
 
 
 DEFAULT_BODY_CACHE_BYTES = 32 * 1024 * 1024
@@ -97,7 +106,8 @@ def make_etag(member_id: str, item: str, version: int, valid_until: datetime | N
     return f'"{digest}"'
 
 
-def _headers(response: Response, etag: str) -> Response:
+def cache_headers(response: Response, etag: str) -> Response:
+    """The headers every polled answer carries, 200 or 304 alike."""
     headers = response.headers
     headers["ETag"] = etag
     headers["Cache-Control"] = CACHE_CONTROL
@@ -105,14 +115,15 @@ def _headers(response: Response, etag: str) -> Response:
     return response
 
 
-def _not_modified(etag: str) -> Response:
+def not_modified(etag: str) -> Response:
     return Response(
         status=304,
         headers=(("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")),
     )
 
 
-def _matches(etag: str) -> bool:
+def etag_matches(etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (weak comparison, as RFC 9110)."""
     inm = request.environ.get("HTTP_IF_NONE_MATCH")
     if not inm:
         return False
@@ -141,12 +152,12 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
         version, valid_until = state
         if valid_until is None or now < valid_until:
             etag = make_etag(principal.id, item, version, valid_until)
-            if _matches(etag):
-                return _not_modified(etag)
+            if etag_matches(etag):
+                return not_modified(etag)
             if bodies is not None:
                 cached = bodies.get((etag, request.full_path))
                 if cached is not None:
-                    return _headers(Response(cached, mimetype="application/json"), etag)
+                    return cache_headers(Response(cached, mimetype="application/json"), etag)
     else:
         ensure_member(db.session, principal)
         db.session.commit()
@@ -163,12 +174,12 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
         db.session.commit()
         store.committed(principal.id)
     etag = make_etag(principal.id, item, version, next_change if clock else None)
-    if _matches(etag):  # unchanged after all (the clock moved nothing we show)
-        return _not_modified(etag)
+    if etag_matches(etag):  # unchanged after all (the clock moved nothing we show)
+        return not_modified(etag)
     if isinstance(body, str):  # already JSON (the claims list sends stored renderings)
         response = Response(body, mimetype="application/json")
     else:
         response = jsonify(body)
     if bodies is not None:
         bodies.put((etag, request.full_path), response.get_data())
-    return _headers(response, etag)
+    return cache_headers(response, etag)

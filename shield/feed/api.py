@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Response, g, jsonify, request
+from flask import g, jsonify
 
 from models import db
 from shield.api import member_blueprint
 from shield.openapi import doc
-from shield.polling import CACHE_CONTROL
+from shield.polling import cache_headers, etag_matches, not_modified
 from shield.requests import int_arg
 
 from . import service
@@ -33,19 +33,6 @@ def feed_etag(principal, after: int, limit: int, state: service.FeedState) -> st
     return '"' + hashlib.blake2s(key.encode(), digest_size=12).hexdigest() + '"'
 
 
-def _matches(etag: str) -> bool:
-    header = request.headers.get("If-None-Match", "")
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return header.strip() == "*" or etag in tags
-
-
-def _cache_headers(response: Response, etag: str) -> Response:
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    response.headers["Vary"] = "Authorization"
-    return response
-
-
 @bp.get("/events")
 @doc(
     summary="My events after a seq, in seq order (admins also get admin events); "
@@ -59,8 +46,8 @@ def list_events():
     limit = int_arg("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
     state = service.feed_state(db.session, principal, after)
     etag = feed_etag(principal, after, limit, state)
-    if _matches(etag):  # nothing new: no event is loaded or serialised
-        return _cache_headers(Response(status=304), etag)
+    if etag_matches(etag):  # nothing new: no event is loaded or serialised
+        return not_modified(etag)
     page = service.feed_page(db.session, principal, state, limit)
     body = FeedOut().dump(
         {
@@ -70,7 +57,7 @@ def list_events():
             "reset": page.reset,
         }
     )
-    return _cache_headers(jsonify(body), etag)
+    return cache_headers(jsonify(body), etag)
 
 
 @bp.post("/events/<event_id>/ack")
