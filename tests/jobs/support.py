@@ -68,3 +68,33 @@ def last_seq() -> int:
 
 def as_message(event: OutboxEvent) -> dict:
     return message(event.payload, event.id, event.seq)
+
+
+def run_concurrently(app, workers: int, job) -> list:
+    """Start `job()` in `workers` threads at once (each in an app context); return results.
+
+    Any exception raised in a worker is re-raised here, so a failing run fails the test.
+    """
+    import threading
+
+    start = threading.Barrier(workers)
+    results: list = []
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            with app.app_context():
+                start.wait()
+                results.append(job())
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    if errors:
+        raise errors[0]
+    assert len(results) == workers, "a worker did not finish"
+    return results

@@ -1,4 +1,3 @@
-import threading
 from datetime import timedelta
 
 import pytest
@@ -8,7 +7,17 @@ from models import Claim, ResourceVersion, db
 from shield.claims import service as claims
 from shield.rules import FRAUD_WINDOW, REVIEW_ALERT_AFTER
 from shield.wire import iso
-from tests.jobs.support import T0, approve, as_message, events, file_claim, last_seq, member, pay
+from tests.jobs.support import (
+    T0,
+    approve,
+    as_message,
+    events,
+    file_claim,
+    last_seq,
+    member,
+    pay,
+    run_concurrently,
+)
 from tests.spec_check import assert_conforms
 
 ALERT = "admin_action_required"
@@ -208,24 +217,8 @@ def test_concurrent_alert_runs_emit_each_alert_once(app):
         member("alice")
         ids = {file_claim("alice", at=T0 + timedelta(minutes=i)).id for i in range(40)}
     now = T0 + timedelta(days=3)
-    start = threading.Barrier(3)
-    counts: list[int] = []
-    errors: list[BaseException] = []
-
-    def worker():
-        try:
-            with app.app_context():
-                start.wait()
-                counts.append(alert_stale_reviews(now=now))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors and sum(counts) == 40
+    counts = run_concurrently(app, 3, lambda: alert_stale_reviews(now=now))
+    assert sum(counts) == 40  # worker errors are re-raised by run_concurrently
     with app.app_context():
         alerted = [a["data"]["claimId"] for a in alerts()]
         assert sorted(alerted) == sorted(ids)

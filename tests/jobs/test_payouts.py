@@ -9,7 +9,17 @@ from jobs.payouts import process_payouts
 from models import Claim, Payout, Wallet, WalletTransaction, db
 from shield.rules import PAYOUT_COMPLETION_DELAY
 from shield.wire import iso
-from tests.jobs.support import T0, approve, as_message, events, file_claim, last_seq, member, pay
+from tests.jobs.support import (
+    T0,
+    approve,
+    as_message,
+    events,
+    file_claim,
+    last_seq,
+    member,
+    pay,
+    run_concurrently,
+)
 from tests.spec_check import assert_conforms
 
 PAID_SET = {
@@ -142,24 +152,7 @@ def test_two_workers_pay_each_payout_exactly_once(app):
                 payout_ids.append(approved_claim(m)[1])
         now = T0 + timedelta(hours=1) + PAYOUT_COMPLETION_DELAY
         seq = last_seq()
-    start = threading.Barrier(2)
-    counts: list[int] = []
-    errors: list[BaseException] = []
-
-    def worker():
-        try:
-            with app.app_context():
-                start.wait()
-                counts.append(process_payouts(now=now))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors
+    counts = run_concurrently(app, 2, lambda: process_payouts(now=now))
     assert sum(counts) == len(payout_ids) == 30
     with app.app_context():
         statuses = db.session.execute(select(Payout.status)).scalars().all()
