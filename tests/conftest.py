@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from models import db
+from shield import hot_reads
 from shield.auth import issue_token
 from shield.config import database_url
 
@@ -119,6 +120,7 @@ def make_app(database_uri, _schema):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+        hot_reads.dispose(app)
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from sqlalchemy import event
 
 from models import db
+from shield import hot_reads
 from tests.factories import claim_body, subscribe
 
 CLAIMS = "/shield/v1/claims"
@@ -14,7 +15,8 @@ CLAIMS = "/shield/v1/claims"
 
 @contextmanager
 def count_statements(app):
-    """Collect every SQL statement the app's engine sends while the block runs."""
+    """Collect every SQL statement the app sends while the block runs: through its engine,
+    and as hot reads (plain driver statements on `shield.hot_reads`' pool)."""
     statements: list[str] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
@@ -22,11 +24,48 @@ def count_statements(app):
 
     with app.app_context():
         engine = db.engine
+        reads = hot_reads.read_engine(app)
     event.listen(engine, "before_cursor_execute", before)
-    try:
+    with ExitStack() as stack:
+        stack.callback(event.remove, engine, "before_cursor_execute", before)
+        if reads is not None:
+            stack.enter_context(_hot_read_statements(reads, statements))
         yield statements
+
+
+@contextmanager
+def driver_statements():
+    """Every statement psycopg sends while the block runs, as (driver connection, SQL)."""
+    import psycopg
+
+    sent: list[tuple[object, str]] = []
+    execute = psycopg.Cursor.execute
+
+    def recording(cursor, query, *args, **kwargs):
+        sent.append((cursor.connection, str(query)))
+        return execute(cursor, query, *args, **kwargs)
+
+    psycopg.Cursor.execute = recording
+    try:
+        yield sent
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        psycopg.Cursor.execute = execute
+
+
+@contextmanager
+def _hot_read_statements(reads, statements: list[str]):
+    pooled: list[object] = []
+
+    def checkout(dbapi_connection, record, proxy):
+        pooled.append(dbapi_connection)
+
+    event.listen(reads.pool, "checkout", checkout)
+    try:
+        with driver_statements() as sent:
+            yield
+    finally:
+        event.remove(reads.pool, "checkout", checkout)
+    statements.extend(sql for conn, sql in sent if any(conn is p for p in pooled))
 
 
 def member_with_claim(app, client, headers, member_id: str) -> dict:
