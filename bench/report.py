@@ -5,7 +5,9 @@ from __future__ import annotations
 TITLES = {
     "hello": "hello-world JSON (reference)",
     "claims_304": "304 claims poll (auth)",
-    "naive_304": "naive hash-the-body 304",
+    "naive_304": "naive hash-the-body 304 (ORM load + serialise + hash)",
+    "naive_stored_304": "info: naive hash-the-body 304 over the stored renderings",
+    "db_ping": "info: hello-world + one PostgreSQL read (floor of a 200)",
     "claims_200": "200 claims list (50 claims), body built every request",
     "wallet_304": "304 wallet poll (auth)",
     "subscription_304": "304 subscription poll (auth)",
@@ -22,7 +24,10 @@ COMPARISONS = [
     ("claims_304", "hello", 0.70),
     ("claims_304", "naive_304", 5.0),
     ("naive_304", "hello", None),
+    ("claims_304", "naive_stored_304", None),
+    ("naive_stored_304", "hello", None),
     ("claims_200", "hello", 0.25),
+    ("db_ping", "hello", None),
     ("wallet_304", "hello", None),
     ("subscription_304", "hello", None),
 ]

@@ -35,6 +35,9 @@ DEFAULT_PG = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:543
 API = "/shield/v1"
 
 
+PARTS = ("http", "push", "socket")
+
+
 @dataclass
 class Case:
     key: str
@@ -43,6 +46,7 @@ class Case:
     expect: int  # the status every request must get
     members: str = "polled"  # polled | heavy | none
     etag_from: str | None = None  # the harvest whose ETags the requests carry
+    quick: bool = True  # measured by --quick too (else only in the full run)
 
 
 CASES = [
@@ -55,7 +59,23 @@ CASES = [
         304,
         etag_from="naive",
     ),
+    Case(
+        "naive_stored_304",
+        "naive hash-the-body 304 over the stored renderings",
+        f"{API}/bench/naive-stored-claims",
+        304,
+        etag_from="naive_stored",
+        quick=False,
+    ),
     Case("claims_200", "200 claims list (50 claims)", f"{API}/claims", 200, members="heavy"),
+    Case(
+        "db_ping",
+        "hello-world + one PostgreSQL read",
+        "/bench/db-ping",
+        200,
+        members="none",
+        quick=False,
+    ),
     Case("wallet_304", "304 wallet poll (auth)", f"{API}/wallet", 304, etag_from="wallet"),
     Case(
         "subscription_304",
@@ -68,6 +88,7 @@ CASES = [
 HARVESTS = {
     "claims": f"{API}/claims",
     "naive": f"{API}/bench/naive-claims",
+    "naive_stored": f"{API}/bench/naive-stored-claims",
     "wallet": f"{API}/wallet",
     "subscription": f"{API}/subscription",
 }
@@ -88,6 +109,7 @@ class Plan:
     record: bool
     pg_url: str
     keep_db: bool = False
+    parts: tuple[str, ...] = PARTS
     extra: dict = field(default_factory=dict)
 
 
@@ -110,6 +132,11 @@ def parse(argv) -> Plan:
     p.add_argument("--record", action="store_true", help="also write bench/RESULTS.md")
     p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server to create a db on")
     p.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    p.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="which parts to run: http (polling cases), push, socket (default: all)",
+    )
     a = p.parse_args(argv)
     return Plan(
         quick=a.quick,
@@ -123,6 +150,7 @@ def parse(argv) -> Plan:
         record=a.record,
         pg_url=a.pg_url,
         keep_db=a.keep_db,
+        parts=tuple(x for x in a.parts.split(",") if x in PARTS),
     )
 
 
@@ -193,7 +221,10 @@ class Bench:
         """Each polled member's first GET of each resource: the ETags wrk will send."""
         tokens = {m: self.tokens[m] for m in self.polled}
         self.etags: dict[str, dict] = {}
+        skipped = {c.etag_from for c in CASES if self.plan.quick and not c.quick}
         for name, path in HARVESTS.items():
+            if name in skipped:
+                continue
             started = time.perf_counter()
             got = harvest.etags(base, path, tokens)
             statuses = {s for s, _ in got.values()}
@@ -210,6 +241,8 @@ class Bench:
     def write_targets(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
         for case in CASES:
+            if self.plan.quick and not case.quick:
+                continue
             if case.members == "none":
                 lines = [(case.path, None, None)]
             elif case.members == "heavy":
@@ -256,7 +289,11 @@ class Bench:
             if not hasattr(self, "etags"):
                 self.harvest(srv.base)
                 self.write_targets()
-            selected = [c for c in CASES if (cases is None or c.key in cases)]
+            selected = [
+                c
+                for c in CASES
+                if (cases is None or c.key in cases) and (c.quick or not plan.quick)
+            ]
             runnable = []
             for case in selected:
                 if case.key not in self.targets:
@@ -425,9 +462,10 @@ def main(argv=None) -> int:
     log(f"database {name}")
     try:
         bench.prepare(db_url)
-        for i, server in enumerate(plan.servers):
+        http = "http" in plan.parts
+        for i, server in enumerate(plan.servers if http else []):
             bench.run_server(server, db_url, cache="auto", label=server, staleness=(i == 0))
-        if "gunicorn" in plan.servers:
+        if http and "gunicorn" in plan.servers:
             bench.run_server(
                 "gunicorn",
                 db_url,
