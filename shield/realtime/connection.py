@@ -13,9 +13,8 @@ import contextlib
 import logging
 import socket
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from time import monotonic
 
 from wsproto.events import Ping
@@ -23,7 +22,7 @@ from wsproto.events import Ping
 from models import new_id
 from shield.auth import Principal
 
-from .protocol import CLOSE_TRY_AGAIN, Outgoing
+from .protocol import AUTH_EXPIRED, CLOSE_POLICY, CLOSE_TRY_AGAIN, Outgoing, error_frame
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,30 +31,76 @@ _PING = object()
 REMEMBER = 256  # ackable events remembered per connection (ack by claimId/payoutId)
 
 
-@dataclass
 class PendingAck:
-    text: str
-    resends: int = 0
+    __slots__ = ("text", "resends")
+
+    def __init__(self, text: str, resends: int = 0) -> None:
+        self.text = text
+        self.resends = resends
 
 
 class Connection:
-    def __init__(self, ws, settings: Settings, spawn: Callable, *, remote: str | None = None):
+    """One socket's delivery state; kept small (thousands per process, mostly idle).
+
+    The queue, the replay backlog, the pending acks and the ackable-event map are made on
+    first use and dropped when empty, so an idle socket holds none of them.
+    """
+
+    __slots__ = (
+        "id",
+        "ws",
+        "settings",
+        "remote",
+        "_spawn",
+        "principal",
+        "expires_at",
+        "expiry_due",
+        "lock",
+        "send_lock",
+        "queue",
+        "flushing",
+        "closed",
+        "ready",
+        "backlog",
+        "last_seq",
+        "pending",
+        "sent_ackable",
+        "last_seen",
+        "last_ping",
+        "send_started",
+        "on_required",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        ws,
+        settings: Settings,
+        spawn: Callable,
+        *,
+        remote: str | None = None,
+        lock: threading.Lock | None = None,
+    ):
         self.id = new_id("conn")
         self.ws = ws
         self.settings = settings
         self.remote = remote
         self._spawn = spawn
         self.principal: Principal | None = None
-        self.lock = threading.Lock()  # queue and delivery state
+        self.expires_at = 0.0  # epoch seconds (leeway included) of the current token
+        self.expiry_due: float | None = None  # when the hub's clock checks it (monotonic)
+        # Queue and delivery state: held briefly, never across I/O nor with another
+        # connection's, so the hub hands out one of a few shared locks (`Hub.lock_for`).
+        self.lock = lock if lock is not None else threading.Lock()
         self.send_lock = threading.Lock()  # the socket itself
-        self.queue: deque = deque()
+        self.queue: deque | None = None
         self.flushing = False
         self.closed = False
         self.ready = False
-        self.backlog: list[Outgoing] = []
+        self.backlog: list[Outgoing] | None = None
         self.last_seq = 0
-        self.pending: dict[str, PendingAck] = {}
-        self.sent_ackable: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.pending: dict[str, PendingAck] | None = None
+        self.sent_ackable: dict[tuple[str, str], str] | None = None  # oldest first
         now = monotonic()
         self.last_seen = now
         self.last_ping = now
@@ -72,10 +117,15 @@ class Connection:
 
     # -- delivery -----------------------------------------------------------------------------
     def send(self, text: str) -> None:
-        """Queue a frame that is not an outbox event (connected, pong, error)."""
+        """Send a frame that is not an outbox event (connected, pong, error).
+
+        Called by the socket's own handler, which then writes the queue itself (no writer
+        greenlet or thread is started for it).
+        """
         with self.lock:
-            if not self.closed:
-                self._enqueue(text)
+            write = not self.closed and self._enqueue(text)
+        if write:
+            self._flush()
 
     def deliver(self, event: Outgoing) -> None:
         """Queue a committed event unless this connection already has it."""
@@ -83,82 +133,113 @@ class Connection:
             if self.closed:
                 return
             if not self.ready:
+                if self.backlog is None:
+                    self.backlog = []
                 self.backlog.append(event)
                 return
-            self._deliver(event)
+            write = self._deliver(event)
+        if write:
+            self._spawn(self._flush)
 
     def start(self, replayed: list[Outgoing], floor: int) -> None:
-        """Send the replay, then whatever arrived meanwhile, then go live."""
+        """Send the replay, then whatever arrived meanwhile, then go live (handler only)."""
+        write = False
         with self.lock:
             for event in replayed:
-                self._deliver(event)
+                write = self._deliver(event) or write
             self.last_seq = max(self.last_seq, floor)
             self.ready = True
-            backlog, self.backlog = self.backlog, []
-            for event in backlog:
-                self._deliver(event)
+            backlog, self.backlog = self.backlog, None
+            for event in backlog or ():
+                write = self._deliver(event) or write
+        if write:
+            self._flush()
 
-    def _deliver(self, event: Outgoing) -> None:
+    def _deliver(self, event: Outgoing) -> bool:
+        """Queue an event; True if the caller must start the writer (see `_enqueue`)."""
         if event.seq <= self.last_seq:
-            return
+            return False
         self.last_seq = event.seq
         if event.ack_key:
-            self.sent_ackable[event.ack_key] = event.id
-            if len(self.sent_ackable) > REMEMBER:
-                self.sent_ackable.popitem(last=False)
-        self._enqueue(event.text)
-        if event.ack_required and event.id not in self.pending and self.on_required:
-            self.pending[event.id] = PendingAck(event.text)
-            self.on_required(self, event.id, self.settings.ack_timeout)
+            sent = self.sent_ackable
+            if sent is None:
+                sent = self.sent_ackable = {}
+            sent[event.ack_key] = event.id
+            if len(sent) > REMEMBER:
+                del sent[next(iter(sent))]
+        write = self._enqueue(event.text)
+        if event.ack_required and self.on_required:
+            pending = self.pending
+            if pending is None:
+                pending = self.pending = {}
+            if event.id not in pending:
+                pending[event.id] = PendingAck(event.text)
+                self.on_required(self, event.id, self.settings.ack_timeout)
+        return write
 
     def acknowledged(self, event_id: str) -> None:
         with self.lock:
-            self.pending.pop(event_id, None)
+            if self.pending is not None:
+                self.pending.pop(event_id, None)
+                if not self.pending:
+                    self.pending = None
 
     def resend(self, event_id: str) -> float | None:
         """Send an unacknowledged required event again; return the delay to the next try."""
         with self.lock:
-            pending = self.pending.get(event_id)
+            pending = self.pending.get(event_id) if self.pending is not None else None
             if pending is None or self.closed:
                 return None
             pending.resends += 1
-            self._enqueue(pending.text)
+            write = self._enqueue(pending.text)
+            delay = self.settings.ack_timeout * (2**pending.resends)
             if pending.resends >= self.settings.ack_resends:
                 del self.pending[event_id]
-                return None
-            return self.settings.ack_timeout * (2**pending.resends)
+                if not self.pending:
+                    self.pending = None
+                delay = None
+        if write:
+            self._spawn(self._flush)
+        return delay
 
     def event_for(self, key: tuple[str, str]) -> str | None:
         with self.lock:
-            return self.sent_ackable.get(key)
+            return self.sent_ackable.get(key) if self.sent_ackable is not None else None
 
     # -- writing ------------------------------------------------------------------------------
-    def _enqueue(self, item) -> None:  # caller holds self.lock
-        if len(self.queue) >= self.settings.queue_max:
+    def _enqueue(self, item) -> bool:
+        """Queue a frame (caller holds self.lock). True: no writer is running and the caller
+        must start one (`_flush`) once it has released the lock; it is then the writer."""
+        queue = self.queue
+        if queue is None:
+            queue = self.queue = deque()
+        elif len(queue) >= self.settings.queue_max:
             log.warning(
                 "socket %s reads too slowly: dropped (it will reconnect and replay)", self.id
             )
             self.closed = True
-            self.queue.clear()
+            self.queue = None
             self._spawn(self._abort_after_overflow)
-            return
-        self.queue.append(item)
-        if not self.flushing:
-            self.flushing = True
-            self._spawn(self._flush)
+            return False
+        queue.append(item)
+        if self.flushing:
+            return False
+        self.flushing = True
+        return True
 
     def _flush(self) -> None:
         with self.send_lock:
             while True:
                 with self.lock:
                     if not self.queue or self.closed:
+                        self.queue = None  # an idle socket holds no queue
                         self.flushing = False
                         return
                     item = self.queue.popleft()
                 if not self._write(item):
                     with self.lock:
                         self.closed = True
-                        self.queue.clear()
+                        self.queue = None
                         self.flushing = False
                     self._transport_abort()
                     self._transport_wake()
@@ -183,8 +264,8 @@ class Connection:
             if self.closed:
                 return
             self.closed = True
-            items = list(self.queue)
-            self.queue.clear()
+            items = list(self.queue or ())
+            self.queue = None
         if final is not None:
             items.append(final)
         if self.send_lock.acquire(timeout=2.0):
@@ -198,6 +279,14 @@ class Connection:
         else:  # a write is stuck on a dead peer
             self._transport_abort()
         self._transport_wake()
+
+    def expire(self) -> None:
+        """The token ran out (checked by the handler and by the hub's clock)."""
+        self.close(
+            CLOSE_POLICY,
+            AUTH_EXPIRED,
+            final=error_frame(AUTH_EXPIRED, "The token has expired: reconnect with a fresh one."),
+        )
 
     def _abort_after_overflow(self) -> None:
         if self.send_lock.acquire(timeout=1.0):
@@ -227,14 +316,15 @@ class Connection:
         self.ws.pong_received = False
         self.last_ping = now
         with self.lock:
-            if not self.closed:
-                self._enqueue(_PING)
+            write = not self.closed and self._enqueue(_PING)
+        if write:
+            self._spawn(self._flush)
         return None
 
     def abort(self) -> None:
         with self.lock:
             self.closed = True
-            self.queue.clear()
+            self.queue = None
         self._transport_abort()
         self._transport_wake()
 
@@ -255,7 +345,12 @@ class Connection:
             self.ws.sock.shutdown(socket.SHUT_RDWR)
 
     def _transport_wake(self) -> None:
-        """Wake the handler blocked in `ws.receive()` so it sees the connection is gone."""
+        """Wake the handler blocked in `ws.receive()` so it sees the connection is gone.
+
+        The handler waits without a timeout (no timer per socket), so `connected` is cleared
+        too: `receive()` then returns instead of waiting again, even if the close frame
+        could not be written."""
+        self.ws.connected = False
         event = getattr(self.ws, "event", None)
         if event is not None:
             event.set()

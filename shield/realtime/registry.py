@@ -10,6 +10,7 @@ from .connection import Connection
 from .protocol import Outgoing
 
 ADMIN_ROOM = "admin:all"
+SMALL = 8  # a room of up to this many sockets is a tuple (48 bytes for one), then a set
 
 
 def room_of(event: Outgoing) -> str | None:
@@ -20,26 +21,46 @@ def room_of(event: Outgoing) -> str | None:
 
 
 class Registry:
+    """Rooms map to a tuple of connections (a set once a room grows past SMALL): most rooms
+    hold one member's one or two sockets, and an idle socket should cost little here."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rooms: dict[str, set[Connection]] = {}
-        self._all: set[Connection] = set()
+        self._rooms: dict[str, tuple[Connection, ...] | set[Connection]] = {}
+        self._count = 0
 
     def join(self, conn: Connection) -> None:
         with self._lock:
-            self._all.add(conn)
-            for room in conn.rooms:
-                self._rooms.setdefault(room, set()).add(conn)
+            rooms = conn.rooms
+            for room in rooms:
+                members = self._rooms.get(room)
+                if members is None:
+                    self._rooms[room] = (conn,)
+                elif isinstance(members, set):
+                    members.add(conn)
+                elif conn not in members:
+                    members = (*members, conn)
+                    self._rooms[room] = members if len(members) <= SMALL else set(members)
+            if rooms:
+                self._count += 1
 
     def leave(self, conn: Connection) -> None:
         with self._lock:
-            self._all.discard(conn)
+            found = False
             for room in conn.rooms:
                 members = self._rooms.get(room)
-                if members is not None:
+                if members is None or conn not in members:
+                    continue
+                found = True
+                if isinstance(members, set):
                     members.discard(conn)
-                    if not members:
-                        del self._rooms[room]
+                else:
+                    members = tuple(c for c in members if c is not conn)
+                    self._rooms[room] = members
+                if not members:
+                    del self._rooms[room]
+            if found:
+                self._count -= 1
 
     def targets(self, event: Outgoing) -> list[Connection]:
         room = room_of(event)
@@ -51,8 +72,14 @@ class Registry:
             return len(self._rooms.get(room, ()))
 
     def connections(self) -> list[Connection]:
+        """Every connection once (each is in exactly one `user:` room)."""
         with self._lock:
-            return list(self._all)
+            return [
+                conn
+                for room, members in self._rooms.items()
+                if room != ADMIN_ROOM
+                for conn in members
+            ]
 
     def __len__(self) -> int:
-        return len(self._all)
+        return self._count

@@ -31,34 +31,29 @@ class AuthFailed(Exception):
 
 
 class SocketSession:
+    """Lives as long as the socket, in its handler: the token's expiry is on the connection,
+    where the hub's clock checks it (the handler waits for frames with no timer)."""
+
+    __slots__ = ("ws", "app", "hub", "settings", "conn", "principal", "done")
+
     def __init__(self, ws, app: Flask, hub: Hub) -> None:
         self.ws = ws
         self.app = app
         self.hub = hub
         self.settings = hub.settings
-        self.conn = Connection(ws, hub.settings, hub.spawn, remote=request.remote_addr)
+        self.conn = Connection(
+            ws, hub.settings, hub.spawn, remote=request.remote_addr, lock=hub.lock_for()
+        )
         self.principal: Principal | None = None
-        self.expires_at = 0.0  # epoch seconds, leeway included
         self.done = False
 
     def run(self) -> None:
+        """The handler waits for frames; the deep work (token check, database, writes) runs
+        on a short-lived greenlet (`hub.apart`), so the stack an idle socket keeps is shallow."""
         conn = self.conn
         try:
-            try:
-                last_seq_raw, origin = self._authenticate()
-            except AuthFailed as exc:
-                conn.close(
-                    p.CLOSE_POLICY,
-                    exc.code,
-                    final=p.error_frame(exc.code, exc.message, exc.original),
-                )
-                return
-            conn.principal = self.principal
-            self.hub.start()
-            floor = self.hub.attach(conn)
-            conn.send(p.connected_frame(self.principal.id, conn.id, SERVER_VERSION))
-            self._replay(self._last_seq(last_seq_raw, origin), floor)
-            self._loop()
+            if self.hub.apart(self._open):
+                self._loop()
         except ConnectionClosed:
             pass
         except Exception:  # database down, a bug: tell the client, never a half-dead socket
@@ -73,6 +68,25 @@ class SocketSession:
         finally:
             self.hub.detach(conn)
             conn.close(p.CLOSE_NORMAL)
+
+    def _open(self) -> bool:
+        """Authenticate, join, `connected`, replay; False if the socket was refused."""
+        conn = self.conn
+        try:
+            last_seq_raw, origin = self._authenticate()
+        except AuthFailed as exc:
+            conn.close(
+                p.CLOSE_POLICY,
+                exc.code,
+                final=p.error_frame(exc.code, exc.message, exc.original),
+            )
+            return False
+        conn.principal = self.principal
+        self.hub.start()
+        floor = self.hub.attach(conn)
+        conn.send(p.connected_frame(self.principal.id, conn.id, SERVER_VERSION))
+        self._replay(self._last_seq(last_seq_raw, origin), floor)
+        return True
 
     # -- authentication -----------------------------------------------------------------------
     def _authenticate(self) -> tuple[object, str]:
@@ -130,7 +144,7 @@ class SocketSession:
             raise AuthFailed(p.AUTH_INVALID, "The new token is for another user.", origin)
         self.principal = principal
         leeway = float(self.app.config.get("SHIELD_JWT_LEEWAY") or 0)
-        self.expires_at = principal.expires_at.timestamp() + leeway
+        self.conn.expires_at = principal.expires_at.timestamp() + leeway  # epoch seconds
 
     # -- replay -------------------------------------------------------------------------------
     def _replay(self, last_seq: int | None, floor: int) -> None:
@@ -167,42 +181,41 @@ class SocketSession:
             self.settings.rate_limit, self.settings.rate_close_after, monotonic()
         )
         while not self.done:
-            remaining = self.expires_at - time.time()
-            if remaining <= 0:
-                conn.close(
-                    p.CLOSE_POLICY,
-                    p.AUTH_EXPIRED,
-                    final=p.error_frame(
-                        p.AUTH_EXPIRED, "The token has expired: reconnect with a fresh one."
-                    ),
-                )
+            if conn.expires_at <= time.time():
+                conn.expire()
                 return
-            raw = self.ws.receive(timeout=min(remaining, self.settings.ping_interval))
+            # No timeout, so no timer per socket: a close, an abort, the heartbeat and the
+            # token's expiry (the hub's clock) all wake this through `_transport_wake`.
+            raw = self.ws.receive()
             if conn.closed:
                 return
-            if raw is None:
-                continue
-            now = monotonic()
-            conn.seen(now)
-            verdict = limiter.check(now)
-            if verdict == CLOSE:
-                conn.close(
-                    p.CLOSE_POLICY,
-                    p.RATE_LIMITED,
-                    final=p.error_frame(p.RATE_LIMITED, "Too many frames: closing.", _peek(raw)),
-                )
+            if raw is not None and not self.hub.apart(self._frame, raw, limiter):
                 return
-            if verdict in (WARN, DROP):
-                if verdict == WARN:
-                    conn.send(
-                        p.error_frame(
-                            p.RATE_LIMITED,
-                            f"At most {self.settings.rate_limit} frames per second; frame dropped.",
-                            _peek(raw),
-                        )
-                    )
-                continue
+
+    def _frame(self, raw, limiter: FrameLimiter) -> bool:
+        """One client frame, rate limit first; False once the socket is to be closed."""
+        conn = self.conn
+        now = monotonic()
+        conn.seen(now)
+        verdict = limiter.check(now)
+        if verdict == CLOSE:
+            conn.close(
+                p.CLOSE_POLICY,
+                p.RATE_LIMITED,
+                final=p.error_frame(p.RATE_LIMITED, "Too many frames: closing.", _peek(raw)),
+            )
+            return False
+        if verdict == WARN:
+            conn.send(
+                p.error_frame(
+                    p.RATE_LIMITED,
+                    f"At most {self.settings.rate_limit} frames per second; frame dropped.",
+                    _peek(raw),
+                )
+            )
+        elif verdict != DROP:
             self._handle(raw)
+        return True
 
     def _handle(self, raw) -> None:
         try:
@@ -234,6 +247,7 @@ class SocketSession:
             self._accept_token(token, "auth")
         except AuthFailed as exc:
             raise p.FrameError(exc.code, exc.message, "auth") from None
+        self.hub.watch_expiry(self.conn)  # a shorter-lived token is checked at its expiry
 
     def _disconnect(self, frame: p.ClientFrame) -> None:
         reason = frame.data.get("reason")
