@@ -16,7 +16,7 @@ from models.member import ROLE_ADMIN, ROLE_MEMBER
 from .errors import AuthError, Forbidden
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Principal:
     """The caller, as the token says; the member row is created on first write or poll."""
 
