@@ -1,18 +1,20 @@
 # ruff: noqa: S603 (the benchmark starts its own Python processes)
 """Push rows: dispatch throughput beside a bare pyfcm loop, and commit -> FCM request latency.
 
-The FCM/OAuth stand-in is `tests.fakes.fcm_server.FakeFCM` (a real multi-threaded HTTP
-server, one thread per keep-alive connection) running in this process, holding every send
-for `DELAY` seconds. This process does nothing else while a case runs; the dispatcher and
-the bare pyfcm loop each run in a process of their own (`python -m bench.push ...`), so
-the sender and the stand-in never share a GIL.
+The FCM/OAuth stand-in is `tests.fakes.fcm_server.FakeFCM` (a real HTTP server on one
+asyncio event loop, about 0.1 ms of CPU per send) running in this process, holding every
+send for `DELAY` seconds. This process does nothing else while a case runs; the dispatchers
+and the bare pyfcm loops run in processes of their own (`python -m bench.push ...`), so the
+senders and the stand-in never share a GIL.
 
 - throughput: N `claim_approved` events (critical: one push each, one device per member)
   are committed through `shield.events.record` (outbox rows, inbox notifications, version
-  bumps) before the dispatcher starts; then `shield.push.start_worker` (the jobs process's
-  loop, on PostgreSQL, default settings) drains them. pushes/s = N / (go -> last answer).
-- reference: pyfcm's own `FCMNotification.notify` in a thread pool of the dispatcher's
-  `SHIELD_PUSH_CONCURRENCY`, same messages (built by shield.push.messages), same stand-in.
+  bumps) before the dispatchers start; then `processes` copies of `shield.push.start_worker`
+  (the jobs process's loop, on PostgreSQL, default settings; `python -m jobs` with
+  SHIELD_PUSH_PROCESSES=N runs N such loops) drain them. pushes/s = N / (go -> last answer).
+- reference: pyfcm's own `FCMNotification.notify` in `processes` processes, each a thread
+  pool of the dispatcher's `SHIELD_PUSH_CONCURRENCY`, same messages (built by
+  shield.push.messages, split evenly), same stand-in.
 - latency: the wake-on-commit worker in another process (woken by PostgreSQL NOTIFY);
   the clock starts before `commit()` here and stops when the request reaches the stand-in.
 """
@@ -27,27 +29,21 @@ import threading
 import time
 from pathlib import Path
 
-from tests.fakes import fcm_server
 from tests.fakes.fcm_server import FakeFCM
 
 ROOT = Path(__file__).resolve().parent.parent
 DELAY = 0.020  # seconds the stand-in holds every send (FCM's own latency, roughly)
+# Dispatcher processes of the target row (the jobs process with SHIELD_PUSH_PROCESSES=2):
+# one CPython process, GIL-bound, sends about 1,000/s here; the bare loop gets as many.
+PROCESSES = 2
 
 
 class StandIn(FakeFCM):
-    """FakeFCM that also notes when each send arrived (before its delay)."""
+    """FakeFCM holding every send `delay` seconds (it notes arrivals, before the delay)."""
 
     def __init__(self, delay: float = DELAY):
-        # socketserver's listen backlog is 5: dozens of sender threads connecting at once
-        # would see SYNs dropped (a 1 s retransmit), which FCM does not do.
-        fcm_server._Server.request_queue_size = 1024
         super().__init__(project_id="shield-bench")
         self.delay = delay
-        self.arrivals: list[float] = []
-
-    def _send(self, path, headers, raw):
-        self.arrivals.append(time.time())  # list.append is atomic
-        return super()._send(path, headers, raw)
 
 
 def _app(db_url: str, secret: str, **config):
@@ -84,7 +80,15 @@ def _event_data(n: int) -> dict:
 class PushBench:
     """Owns the stand-in and the bench-side app for the push cases."""
 
-    def __init__(self, db_url: str, secret: str, members: list[str], work: Path, log):
+    def __init__(
+        self,
+        db_url: str,
+        secret: str,
+        members: list[str],
+        work: Path,
+        log,
+        processes: int | None = None,
+    ):
         self.db_url = db_url
         self.secret = secret
         self.members = members
@@ -94,10 +98,14 @@ class PushBench:
         self.account = self.fcm.write_service_account(work / "bench-service-account.json")
         self.app = _app(db_url, secret)
         self._next_member = 0
+        self._generation = 0  # times the seeded members were used again
         self._n = 0
         from shield.push.settings import PushSettings
 
         self.settings = PushSettings.from_config({})  # the defaults the dispatcher will use
+        # Dispatcher processes (SHIELD_PUSH_PROCESSES); the bare loop runs as many processes
+        # of `concurrency` threads, so both have the same sends in flight and the same GILs.
+        self.processes = processes or self.settings.processes
 
     def close(self) -> None:
         from models import db
@@ -109,15 +117,30 @@ class PushBench:
 
     # -- data ----------------------------------------------------------------------------
     def devices(self, count: int) -> list[tuple[str, str]]:
-        """`count` fresh members of the seed, each given one Android device: (member, token)."""
+        """`count` members of the seed, each given one new Android device: (member, token).
+
+        When the seed runs out, members are used again: their earlier bench devices are
+        deactivated first, so each event still has exactly one device to go to."""
+        from sqlalchemy import update
+
         from models import Device, db
 
+        if count > len(self.members):
+            raise RuntimeError("not enough seeded members for the push case")
+        if self._next_member + count > len(self.members):
+            self._next_member = 0
+            self._generation += 1
         chosen = self.members[self._next_member : self._next_member + count]
         self._next_member += count
-        if len(chosen) < count:
-            raise RuntimeError("not enough seeded members for the push case")
-        pairs = [(m, f"bench-fcm-{m}-{'x' * 120}") for m in chosen]  # FCM tokens are ~150 chars
+        tag = f"g{self._generation}-"  # FCM tokens are ~150 chars
+        pairs = [(m, f"bench-fcm-{m}-{tag}{'x' * 117}") for m in chosen]
         with self.app.app_context():
+            if self._generation:
+                db.session.execute(
+                    update(Device)
+                    .where(Device.member_id.in_(chosen), Device.active.is_(True))
+                    .values(active=False, deactivated_reason="bench: member used again")
+                )
             db.session.add_all(Device(member_id=m, token=t, platform="android") for m, t in pairs)
             db.session.commit()
             db.session.remove()
@@ -153,6 +176,15 @@ class PushBench:
             raise RuntimeError(f"bench.push {args[0]} did not start: {line!r}")
         return proc
 
+    def _procs(self, *args: str) -> list[subprocess.Popen]:
+        return [self._proc(*args) for _ in range(self.processes)]
+
+    @staticmethod
+    def _go(procs: list[subprocess.Popen]) -> None:
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+
     def _wait_sends(self, before: int, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while len(self.fcm.received) < before + count and time.monotonic() < deadline:
@@ -179,18 +211,17 @@ class PushBench:
 
     def dispatch(self, pairs: list[tuple[str, str]], profile_to: Path | None = None) -> dict:
         """Drain the committed events with the real worker; pushes/s from go to last answer."""
-        proc = self._proc("dispatcher", self.db_url, self.secret, str(self.account), self.fcm.url)
+        procs = self._procs("dispatcher", self.db_url, self.secret, str(self.account), self.fcm.url)
         spy = None
         before = len(self.fcm.received)
         started = time.time()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+        self._go(procs)
         if profile_to is not None:
-            spy = _py_spy(proc.pid, profile_to)
+            spy = _py_spy(procs[0].pid, profile_to)
         self._wait_sends(before, len(pairs), timeout=120)
         received = self.fcm.received[before:]
         done = received[-1].at if received else time.time()
-        tail = self._settle(proc)
+        tail = "; ".join(self._settle(p) for p in procs)
         if spy is not None:
             spy.wait(timeout=60)
         problem = self._check(received, {t for _, t in pairs})
@@ -245,19 +276,26 @@ class PushBench:
                 now=now,
             )
             kwargs.append(message.pyfcm_kwargs())
-        path = self.work / "bare-messages.json"
-        path.write_text(json.dumps(kwargs))
-        proc = self._proc(
-            "bare", str(self.account), self.fcm.url, str(path), str(self.settings.concurrency)
-        )
+        procs = []
+        for i in range(self.processes):  # each process its share of the messages
+            path = self.work / f"bare-messages-{i}.json"
+            path.write_text(json.dumps(kwargs[i :: self.processes]))
+            procs.append(
+                self._proc(
+                    "bare",
+                    str(self.account),
+                    self.fcm.url,
+                    str(path),
+                    str(self.settings.concurrency),
+                )
+            )
         before = len(self.fcm.received)
         started = time.time()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+        self._go(procs)
         self._wait_sends(before, len(pairs), timeout=120)
         received = self.fcm.received[before:]
         done = received[-1].at if received else time.time()
-        tail = self._settle(proc)
+        tail = "; ".join(self._settle(p) for p in procs)
         problem = self._check(received, {t for _, t in pairs})
         seconds = done - started
         return {

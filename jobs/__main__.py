@@ -83,13 +83,22 @@ def start_push_worker(app: Flask) -> Callable[[], None] | None:
     """Start the wake-on-commit push loop beside the scheduler; return its stopper."""
     try:
         from shield.push import settings_for, shutdown, start_worker
+
+        from .push import HelperProcesses
     except ImportError as exc:
         log.error("push worker not available: %s", exc)
         return None
-    if settings_for(app).worker == "off":  # SHIELD_PUSH_WORKER=off: the 5 s job only
+    settings = settings_for(app)
+    if settings.worker == "off":  # SHIELD_PUSH_WORKER=off: the 5 s job only
         return None
     start_worker(app)
-    return lambda: shutdown(app)
+    helpers = HelperProcesses(settings.processes - 1).start()  # SHIELD_PUSH_PROCESSES
+
+    def stop() -> None:
+        helpers.stop()
+        shutdown(app)
+
+    return stop
 
 
 def run_forever(app: Flask, jobs: list[Job]) -> int:

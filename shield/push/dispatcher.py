@@ -140,8 +140,23 @@ def _prepare(
     session: Session, settings: PushSettings, ids: list[str], *, now: datetime, owner: str
 ) -> _Batch:
     """Load the leased deliveries, finish those not to be sent, build the messages. Commits."""
+    # Plain rows of the columns used, not ORM objects: no identity map to fill and expire.
     rows = session.execute(
-        select(PushDelivery, OutboxEvent, Device)
+        select(
+            PushDelivery.id,
+            PushDelivery.attempts,
+            PushDelivery.round,
+            PushDelivery.created_at,
+            OutboxEvent.id.label("event_id"),
+            OutboxEvent.seq,
+            OutboxEvent.name,
+            OutboxEvent.payload,
+            Device.id.label("device_id"),
+            Device.token,
+            Device.platform,
+            Device.active,
+            Device.deactivated_reason,
+        )
         .join(OutboxEvent, PushDelivery.event_id == OutboxEvent.id)
         .join(Device, PushDelivery.device_id == Device.id)
         .where(
@@ -153,7 +168,7 @@ def _prepare(
     ).all()
     # Ack-required events: a re-push round, or a first push held for a socket ack, is
     # cancelled once the app has acknowledged the event (over REST or the socket).
-    ackable = {ev.id for _, ev, _ in rows if rule_for(ev.name).ack_required}
+    ackable = {row.event_id for row in rows if rule_for(row.name).ack_required}
     acked = (
         set(
             session.execute(
@@ -166,47 +181,55 @@ def _prepare(
     paused = active_pauses(session, now)
     ttl = timedelta(seconds=settings.ttl_seconds)
     items: list[_Item] = []
-    for dlv, ev, dev in rows:
-        if not dev.active:
+    for row in rows:
+        if not row.active:
             _finish(
                 session,
-                dlv.id,
+                row.id,
                 owner,
                 status=CANCELLED,
-                last_error=f"device deactivated ({dev.deactivated_reason or 'inactive'})",
+                last_error=f"device deactivated ({row.deactivated_reason or 'inactive'})",
             )
-        elif ev.id in acked:
-            _finish(session, dlv.id, owner, status=CANCELLED, last_error="acknowledged")
-        elif now - dlv.created_at > ttl:
-            _finish(session, dlv.id, owner, status=FAILED, last_error="expired (past the TTL)")
-        elif dev.platform in paused:
+        elif row.event_id in acked:
+            _finish(session, row.id, owner, status=CANCELLED, last_error="acknowledged")
+        elif now - row.created_at > ttl:
+            _finish(session, row.id, owner, status=FAILED, last_error="expired (past the TTL)")
+        elif row.platform in paused:
             _finish(
                 session,
-                dlv.id,
+                row.id,
                 owner,
-                next_attempt_at=paused[dev.platform],
-                last_error=f"{dev.platform} sends paused (THIRD_PARTY_AUTH_ERROR)",
+                next_attempt_at=paused[row.platform],
+                last_error=f"{row.platform} sends paused (THIRD_PARTY_AUTH_ERROR)",
             )
         else:
             try:
                 message = build_message(
-                    delivery_id=dlv.id,
-                    event_id=ev.id,
-                    seq=ev.seq,
-                    name=ev.name,
-                    payload=ev.payload,
-                    token=dev.token,
-                    platform=dev.platform,
-                    round_=dlv.round,
+                    delivery_id=row.id,
+                    event_id=row.event_id,
+                    seq=row.seq,
+                    name=row.name,
+                    payload=row.payload,
+                    token=row.token,
+                    platform=row.platform,
+                    round_=row.round,
                     ttl_seconds=settings.ttl_seconds,
                     now=now,
                 )
             except PayloadTooLarge as exc:
-                log.error("BUG: push for %s not sendable: %s", ev.id, exc)
-                _finish(session, dlv.id, owner, status=FAILED, last_error=str(exc)[:200])
+                log.error("BUG: push for %s not sendable: %s", row.event_id, exc)
+                _finish(session, row.id, owner, status=FAILED, last_error=str(exc)[:200])
                 continue
             items.append(
-                _Item(dlv.id, dlv.attempts, dev.id, dev.token, dev.platform, ev.id, message)
+                _Item(
+                    row.id,
+                    row.attempts,
+                    row.device_id,
+                    row.token,
+                    row.platform,
+                    row.event_id,
+                    message,
+                )
             )
     session.commit()  # no transaction stays open across the network calls
     return _Batch(now, len(rows), len(rows) - len(items), items)

@@ -77,10 +77,11 @@ class ShieldFCM(FCMNotification):
 
     def _session(self) -> requests.Session:
         session = self.requests_session  # pyfcm's per-thread session (our adapter mounted)
-        with self._sessions_lock:
-            if not any(s is session for s in self._sessions):
+        if getattr(self.thread_local, "shield_session", None) is not session:  # once a thread
+            with self._sessions_lock:
                 _environment_once(session, self.fcm_end_point)
                 self._sessions.append(session)
+            self.thread_local.shield_session = session
         return session
 
     def post(self, payload: bytes, timeout: float) -> requests.Response:

@@ -35,27 +35,24 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
     member turned push off); ack-required events also get their re-push rounds, due
     `repush_minutes` after now and cancelled once the event is acknowledged. Commits.
     """
-    events = (
-        session.execute(
-            select(OutboxEvent)
-            .where(OutboxEvent.push_state == PUSH_PENDING)
-            .order_by(OutboxEvent.seq)
-            .limit(settings.batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
+    # Plain rows of the columns used, not ORM objects: no identity map to fill and expire.
+    events = session.execute(
+        select(OutboxEvent.id, OutboxEvent.member_id, OutboxEvent.name)
+        .where(OutboxEvent.push_state == PUSH_PENDING)
+        .order_by(OutboxEvent.seq)
+        .limit(settings.batch_size)
+        .with_for_update(skip_locked=True)
+    ).all()
     if not events:
         session.commit()
         return []
     member_ids = {e.member_id for e in events if e.member_id}
-    devices: dict[str, list[Device]] = {}
+    devices: dict[str, list] = {}
     for device in session.execute(
-        select(Device)
+        select(Device.id, Device.member_id)
         .where(Device.member_id.in_(member_ids), Device.active.is_(True))
         .order_by(Device.created_at, Device.id)
-    ).scalars():
+    ):
         devices.setdefault(device.member_id, []).append(device)
     enabled = dict(
         session.execute(select(Member.id, Member.push_enabled).where(Member.id.in_(member_ids)))
@@ -102,7 +99,8 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
     return leased
 
 
-def _delivery(event: OutboxEvent, device: Device, now: datetime, round_: int = 0) -> dict:
+def _delivery(event, device, now: datetime, round_: int = 0) -> dict:
+    """A delivery row for an event and a device (rows with `id` and `member_id`)."""
     return {
         "id": new_id("dlv"),
         "event_id": event.id,

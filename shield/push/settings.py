@@ -16,6 +16,10 @@ _KEYS: dict[str, tuple[str, object]] = {
     # A batch is 4 rounds of the pool, so even 4 timeouts in a row end inside the lease.
     "batch_size": ("SHIELD_PUSH_BATCH", 256),
     "concurrency": ("SHIELD_PUSH_CONCURRENCY", 64),
+    # Dispatcher processes `python -m jobs` runs (itself + N-1 `python -m jobs.push`), each
+    # with `concurrency` sends in flight: one CPython process sends at most ~1 core's worth
+    # (about 1,000 pushes/s here); work is claimed in the database, so they never overlap.
+    "processes": ("SHIELD_PUSH_PROCESSES", 1),
     "lease_seconds": ("SHIELD_PUSH_LEASE_SECONDS", 60.0),
     "timeout_seconds": ("SHIELD_PUSH_TIMEOUT_SECONDS", 10.0),
     "max_attempts": ("SHIELD_PUSH_MAX_ATTEMPTS", 5),
@@ -36,6 +40,7 @@ class PushSettings:
     poll_seconds: float = 5.0
     batch_size: int = 256
     concurrency: int = 64
+    processes: int = 1
     lease_seconds: float = 60.0
     timeout_seconds: float = 10.0
     max_attempts: int = 5
@@ -66,8 +71,10 @@ class PushSettings:
         settings = cls(**values)
         if settings.ttl_seconds < 0 or settings.ttl_seconds > 2_419_200:
             raise ValueError("SHIELD_PUSH_TTL_SECONDS must be within FCM's 0..2419200")
-        if settings.max_attempts < 1 or settings.batch_size < 1 or settings.concurrency < 1:
+        if min(settings.max_attempts, settings.batch_size, settings.concurrency) < 1:
             raise ValueError("push attempts, batch size and concurrency must be >= 1")
+        if settings.processes < 1:
+            raise ValueError("SHIELD_PUSH_PROCESSES must be >= 1")
         return settings
 
 

@@ -7,21 +7,21 @@
   the message shape (token, notification, string-only data under 4 KB, android and apns
   configs), then answers per registration token: success by default, or the scripted
   errors (`fail(token, UNREGISTERED, ...)`), each with FCM's real error body.
-Every request is kept (`received`), so tests count sends per token and event.
+Every request is kept (`received`), so tests count sends per token and event. Each send can
+be held (`delay`, or `hold()` until `release()`) without a thread: the server is one asyncio
+event loop in a background thread, so a benchmark's stand-in costs little CPU.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import itertools
 import json
 import re
-import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -167,18 +167,104 @@ class Received:
         return (self.message.get("data") or {}).get("eventId")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, served on the stand-in's event loop.
 
-    def handle_error(self, request, client_address):
-        # A client killed mid-request (the kill -9 test) is expected, not a server bug.
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            super().handle_error(request, client_address)
+    Requests are answered one at a time in arrival order (the clients do not pipeline,
+    but bytes that arrive early wait in the buffer). Only what the OAuth and FCM clients
+    send is understood: a request line, headers and a Content-Length body.
+    """
+
+    def __init__(self, fake: FakeFCM):
+        self.fake = fake
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.busy = False  # a request is being answered
+        self.close_after = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.fake._connections.add(transport)
+
+    def connection_lost(self, exc) -> None:
+        self.fake._connections.discard(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._next()
+
+    def _next(self) -> None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        method, path, version = (head[0].split(" ") + ["", "", ""])[:3]
+        headers = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().title()] = value.strip()
+        try:
+            length = int(headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or "Transfer-Encoding" in headers or not version.startswith("HTTP/1."):
+            self.close_after = True
+            del self.buffer[:]
+            self._write(Reply(400, {"error": "bad request"}))
+            return
+        if len(self.buffer) < end + 4 + length:
+            return  # the body is still on its way
+        raw = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        self.close_after = headers.get("Connection", "").lower() == "close" or version == "HTTP/1.0"
+        self.busy = True
+        if method != "POST":
+            self._write(Reply(501, {"error": f"unsupported method {method}"}))
+        elif path == "/token":
+            self._write(self.fake._token(raw))
+        else:
+            self.fake._arrived(lambda: self._write(self.fake._answer(path, headers, raw)))
+
+    def _write(self, reply: Reply) -> None:
+        payload = json.dumps(reply.body).encode()
+        lines = [
+            f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
+            "Content-Type: application/json; charset=UTF-8",
+            f"Content-Length: {len(payload)}",
+            *(f"{name}: {value}" for name, value in reply.headers.items()),
+        ]
+        if self.close_after:
+            lines.append("Connection: close")
+        transport = self.transport
+        if transport.is_closing():  # the client went away (the kill -9 test): nothing to say
+            return
+        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+        self.busy = False
+        if self.close_after:
+            transport.close()
+        elif self.buffer:
+            self._next()
+
+
+class _Once:
+    """A callback that runs at most once (a held send: released, or timed out)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self) -> None:
+        fn, self.fn = self.fn, None
+        if fn is not None:
+            fn()
 
 
 class FakeFCM:
-    """Start with `start()`, stop with `stop()`; thread-safe."""
+    """Start with `start()`, stop with `stop()`; thread-safe.
+
+    It serves on an asyncio event loop in one background thread (no thread per connection):
+    cheap enough that the benchmark's own figures, not the stand-in, set the limit.
+    """
 
     def __init__(self, project_id: str = "shield-test"):
         self.project_id = project_id
@@ -190,20 +276,25 @@ class FakeFCM:
         self._tokens: set[str] = set()
         self._counter = itertools.count(1)
         self.received: list[Received] = []
+        self.arrivals: list[float] = []  # time.time() when each send arrived (before any hold)
         self.token_requests = 0
         self.token_errors: list[str] = []
         self.delay = 0.0  # seconds to hold every send (requests "in flight")
         self.in_progress = 0  # sends being answered right now
         self.held = 0  # sends that waited (or wait) for release()
-        self._gate = threading.Event()  # cleared by hold(): sends wait until release()
-        self._gate.set()
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set = set()
+        self.backlog = 1024  # listen queue: dozens of senders may connect at once
+        self._holding = False  # set by hold(): sends wait until release()
+        self._waiting: list = []  # the held sends' continuations
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._address: tuple[str, int] | None = None
+        self._connections: set = set()  # transports, touched on the loop only
 
     # -- set-up ------------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._address
         return f"http://{host}:{port}"
 
     @property
@@ -246,10 +337,16 @@ class FakeFCM:
 
     def hold(self) -> None:
         """Keep every send that arrives from now on waiting (in flight) until release()."""
-        self._gate.clear()
+        with self._lock:
+            self._holding = True
 
     def release(self) -> None:
-        self._gate.set()
+        with self._lock:
+            self._holding = False
+            waiting, self._waiting = self._waiting, []
+        if waiting and self._loop is not None and not self._loop.is_closed():
+            for go in waiting:
+                self._loop.call_soon_threadsafe(go)
 
     def expire_access_tokens(self) -> None:
         """Make every issued access token expired (the next send gets ACCESS_TOKEN_EXPIRED)."""
@@ -279,65 +376,79 @@ class FakeFCM:
 
     # -- serving -----------------------------------------------------------------------------
     def start(self) -> FakeFCM:
-        fake = self
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: without this, Nagle + delayed ACK add
-            # 40 ms to every keep-alive response.
-            disable_nagle_algorithm = True
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(
+                    loop.create_server(
+                        lambda: _Connection(self), "127.0.0.1", 0, backlog=self.backlog
+                    )
+                )
+                self._address = self._server.sockets[0].getsockname()[:2]
+            except BaseException as exc:  # noqa: BLE001 (handed to start())
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.close()
 
-            def log_message(self, *args):  # quiet
-                pass
-
-            def setup(self):
-                super().setup()
-                with fake._lock:
-                    fake._connections.add(self.connection)
-
-            def finish(self):
-                super().finish()
-                with fake._lock:
-                    fake._connections.discard(self.connection)
-
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                if self.path == "/token":
-                    reply = fake._token(raw)
-                else:
-                    reply = fake._send(self.path, dict(self.headers.items()), raw)
-                payload = json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-fcm",
-            daemon=True,
-        ).start()
+        self._loop = loop
+        self._thread = threading.Thread(target=serve, name="fake-fcm", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        if failure:
+            raise failure[0]
         return self
 
     def stop(self) -> None:
         """Stop listening and drop every open (keep-alive) connection."""
         self.release()
-        if self._server is None:
+        loop, thread = self._loop, self._thread
+        if loop is None or loop.is_closed():
             return
-        self._server.shutdown()
-        self._server.server_close()
-        self._server = None
+
+        def shut() -> None:
+            self._server.close()
+            for transport in list(self._connections):
+                transport.abort()
+            self._connections.clear()
+            loop.call_soon(loop.stop)  # after the aborted transports have closed their sockets
+
+        loop.call_soon_threadsafe(shut)
+        thread.join(10)
+        self._loop = self._thread = None
+
+    def _arrived(self, answer) -> None:
+        """A send arrived (on the loop): answer it after any hold and the delay."""
+        self.arrivals.append(time.time())
+
+        def go() -> None:
+            if self.delay:
+                self._loop.call_later(self.delay, done)
+            else:
+                done()
+
+        def done() -> None:
+            with self._lock:
+                self.in_progress -= 1
+            answer()
+
+        once = _Once(go)
         with self._lock:
-            connections, self._connections = list(self._connections), set()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+            self.in_progress += 1
+            holding = self._holding
+            if holding:
+                self.held += 1
+                self._waiting.append(once)
+        if holding:
+            self._loop.call_later(60, once)  # as a held request would time out
+        else:
+            go()
 
     def _token(self, raw: bytes) -> Reply:
         form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
@@ -363,21 +474,6 @@ class FakeFCM:
         with self._lock:
             self._tokens.add(access)
         return Reply(200, {"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
-
-    def _send(self, path: str, headers: dict, raw: bytes) -> Reply:
-        with self._lock:
-            self.in_progress += 1
-        try:
-            if not self._gate.is_set():
-                with self._lock:
-                    self.held += 1
-                self._gate.wait(timeout=60)
-            if self.delay:
-                time.sleep(self.delay)
-            return self._answer(path, headers, raw)
-        finally:
-            with self._lock:
-                self.in_progress -= 1
 
     def _answer(self, path: str, headers: dict, raw: bytes) -> Reply:
         errors: list[str] = []

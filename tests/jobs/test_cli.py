@@ -1,21 +1,18 @@
 """`python -m jobs` as a real subprocess against the test database."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from jobs import JOBS
 from models import Payout, db, utcnow
-from tests.conftest import TEST_SECRET
 from tests.jobs.support import approve, events, file_claim, member
+from tests.processes import ROOT, process_env, running_jobs
 
-ROOT = Path(__file__).resolve().parents[2]
 OWN_JOBS = [
     "payouts.process",
     "claims.review-alerts",
@@ -29,18 +26,8 @@ OWN_JOBS = [
 
 @pytest.fixture
 def env(database_uri):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SHIELD_", "DATABASE_URL", "REDIS_URL"))
-    }
-    env.update(
-        DATABASE_URL=database_uri,
-        SHIELD_JWT_SECRET=TEST_SECRET,
-        SHIELD_SCHEDULER="inprocess",  # must be ignored: the process is the scheduler
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    # SHIELD_SCHEDULER=inprocess must be ignored: the process is the scheduler.
+    return process_env(database_uri, SHIELD_SCHEDULER="inprocess")
 
 
 def cli(*args, env, timeout=120) -> subprocess.CompletedProcess:
@@ -122,15 +109,7 @@ def test_once_runs_every_job_of_the_list(ctx, env):
 def test_jobs_process_works_until_signalled_then_stops_cleanly(ctx, env, tmp_path, sig, args):
     payout_id, _ = work_due_now()
     log_path = tmp_path / "jobs.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with running_jobs(env, log_path, *args) as proc:
         deadline = time.monotonic() + 30
         status = None
         while time.monotonic() < deadline:
@@ -142,10 +121,6 @@ def test_jobs_process_works_until_signalled_then_stops_cleanly(ctx, env, tmp_pat
         assert status == "completed", log_path.read_text()
         proc.send_signal(sig)
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     output = log_path.read_text()
     assert proc.returncode == 0, output
     assert "job payouts.process handled 1 item(s)" in output
