@@ -115,10 +115,16 @@ def cache_headers(response: Response, etag: str) -> Response:
     return response
 
 
+class NotModified(Response):
+    """A 304: no body, so no Content-Type to set and then strip again."""
+
+    default_mimetype = None
+
+
 def not_modified(etag: str) -> Response:
-    return Response(
+    return NotModified(
         status=304,
-        headers=(("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")),
+        headers=[("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")],
     )
 
 

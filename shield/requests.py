@@ -58,6 +58,8 @@ def reject_unstorable_input() -> None:
     for value in (request.view_args or {}).values():
         if isinstance(value, str) and not storable_text(value):
             raise ApiError("Not found.", code="NOT_FOUND", status=404)
+    if not request.environ.get("QUERY_STRING"):
+        return  # the polls: nothing to parse
     for value in request.args.values():
         if not storable_text(value):
             raise ApiError(
