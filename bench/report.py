@@ -152,6 +152,39 @@ def table(rows_: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cpu_lines(results: dict) -> str:
+    """Where each case's CPU goes, beside its hello-world (bench/cpu.py)."""
+    head = ["server", "case", "req/s", "server us/req (kernel)", "PostgreSQL us/req", "wrk us/req"]
+    data = [head]
+    for label, srv in results["servers"].items():
+        for key, case in srv["cases"].items():
+            for name, rps, use in (
+                ("hello-world beside it", case.get("hello_rps"), case.get("hello_cpu")),
+                (key, case.get("rps"), case.get("cpu")),
+            ):
+                if not use:
+                    continue
+                data.append(
+                    [
+                        label,
+                        name,
+                        _fmt_rps(rps),
+                        f"{use['server_us']:,.0f} ({use['server_system_us']:,.0f})",
+                        f"{use['postgres_us']:,.0f}",
+                        f"{use['wrk_us']:,.0f}",
+                    ]
+                )
+    if len(data) == 1:
+        return ""
+    widths = [max(len(row[i]) for row in data) for i in range(len(head))]
+    lines = ["CPU per request by process (user + kernel; all PostgreSQL processes; wrk itself):"]
+    for n, row in enumerate(data):
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def staleness_line(results: dict) -> str:
     for label, srv in results["servers"].items():
         s = srv.get("staleness")
@@ -182,6 +215,10 @@ def markdown(results: dict) -> str:
         "",
         "```",
         capacity_lines(results),
+        "```",
+        "",
+        "```",
+        cpu_lines(results),
         "```",
         "",
         *_extra_details(results),

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from . import cpu, extra, harvest, loadgen, profile, report, servers
 from . import db as benchdb
-from . import extra, harvest, loadgen, profile, report, servers
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -325,6 +325,9 @@ class Bench:
                 hello, result = self.pair(srv, case)
                 hello_runs.append(hello.rps)
                 out["cases"][case.key] = {**result.as_dict(), "hello_rps": round(hello.rps, 1)}
+                if self.cpu_usage:  # CPU us per request of the case and of its hello-world
+                    out["cases"][case.key]["cpu"] = self.cpu_usage[case.key]
+                    out["cases"][case.key]["hello_cpu"] = self.cpu_usage["hello"]
                 log(
                     f"{label} {case.key}: {result.rps:,.0f} req/s beside hello "
                     f"{hello.rps:,.0f} (p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
@@ -353,9 +356,15 @@ class Bench:
         slices = 2 if self.plan.quick else 5
         seconds = max(1.0, self.plan.duration / slices)
         runs = {"hello": [], case.key: []}
+        usage = {"hello": cpu.Usage(), case.key: cpu.Usage()}
+        meter = cpu.Meter([srv.proc.pid, *srv.worker_pids()])
         for _ in range(slices):
             for key in ("hello", case.key):
-                runs[key].append(loadgen.run(srv.base, self.targets[key], duration=seconds))
+                meter.start()
+                run = loadgen.run(srv.base, self.targets[key], duration=seconds)
+                usage[key].add(meter.stop(run.requests))
+                runs[key].append(run)
+        self.cpu_usage = {k: u.per_request() for k, u in usage.items()} if meter.available() else {}
         return loadgen.combine(runs["hello"]), loadgen.combine(runs[case.key])
 
     def worker_stats(self, srv) -> list:
@@ -500,6 +509,9 @@ def main(argv=None) -> int:
     print(report.staleness_line(bench.results))
     bench.results["capacity"] = report.capacity(bench.results)
     print("\n" + report.capacity_lines(bench.results))
+    cpu_text = report.cpu_lines(bench.results)
+    if cpu_text:
+        print("\n" + cpu_text)
     out = RESULTS / "latest.json"
     out.write_text(json.dumps(bench.results, indent=2, default=str))
     print(f"\nwrote {out.relative_to(HERE.parent)} ({bench.results['meta']['seconds']} s)")
