@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from shield import config as shield_config
+from shield import polling_fastpath
 from shield.claims import serialize as claim_rendering
 from shield.errors import register_error_handlers
 from shield.events import outbox
@@ -29,6 +30,7 @@ def create_app(config: Mapping | None = None, **overrides) -> Flask:
     register_error_handlers(app)
     register_cli(app)
     register_addons(app)
+    polling_fastpath.install(app)  # unchanged polls answered before Flask (PostgreSQL)
     return app
 
 

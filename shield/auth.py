@@ -86,10 +86,17 @@ class TokenCache:
         self._items: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
-    def principal(self, token: str, config) -> Principal:
+    def peek(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not yet expired, else None."""
         hit = self._items.get(token)
         if hit is not None and time.time() < hit[1]:
             return hit[0]
+        return None
+
+    def principal(self, token: str, config) -> Principal:
+        cached = self.peek(token)
+        if cached is not None:
+            return cached
         principal = decode_token(token, config)
         deadline = principal.expires_at.timestamp() + config.get("SHIELD_JWT_LEEWAY", 0)
         with self._lock:

@@ -9,7 +9,8 @@ The version is read *before* the resource, so an ETag can only be older than its
 
 Versions come from `shield.versions.version_store()`: the database (one SELECT) or a
 per-process cache kept fresh by LISTEN/NOTIFY, whose lag behind a commit is bounded by
-SHIELD_VERSION_CACHE_MAX_STALENESS (see shield/versions/cache.py).
+SHIELD_VERSION_CACHE_MAX_STALENESS (see shield/versions/cache.py). Where both the token and
+the versions are in memory, `shield.polling_fastpath` answers the same 304 before Flask.
 
 A 304 promises that the body of an ETag has not changed, so the body of a 200 is itself a
 function of its ETag (and URL): with the version cache on, 200s are also kept per process
@@ -128,16 +129,18 @@ def not_modified(etag: str) -> Response:
     )
 
 
-def etag_matches(etag: str) -> bool:
-    """Whether the request's If-None-Match names `etag` (weak comparison, as RFC 9110)."""
-    inm = request.environ.get("HTTP_IF_NONE_MATCH")
-    if not inm:
+def names_etag(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match value names `etag` (weak comparison, as RFC 9110)."""
+    if not if_none_match:
         return False
-    if inm == etag:
+    if if_none_match == etag or if_none_match.strip() == "*":
         return True
-    if inm.strip() == "*":
-        return True
-    return etag in {t.strip().removeprefix("W/") for t in inm.split(",")}
+    return etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+
+
+def etag_matches(etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag`."""
+    return names_etag(request.environ.get("HTTP_IF_NONE_MATCH"), etag)
 
 
 Builder = Callable[[datetime], tuple[object, datetime | None]]

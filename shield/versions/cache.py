@@ -112,6 +112,17 @@ class NotifyVersionCache:
     def fresh(self) -> bool:
         return time.monotonic() - self._fresh_as_of <= self.max_staleness
 
+    def peek(self, member_id: str, resource: str) -> Versions | None:
+        """What `read` would answer, from memory only: None when it would have to ask the
+        database (a stale cache or a member not loaded yet)."""
+        if time.monotonic() - self._fresh_as_of > self.max_staleness:
+            return None
+        row = self._entries.get(member_id)
+        if row is None:
+            return None
+        self.counts["hits"] += 1
+        return pick(row, resource)
+
     def read(self, member_id: str, resource: str) -> Versions | None:
         if time.monotonic() - self._fresh_as_of > self.max_staleness:
             self.counts["stale_reads"] += 1

@@ -76,6 +76,16 @@ def member_with_claim(app, client, headers, member_id: str) -> dict:
     return r.json
 
 
+def polled_claims(app, auth, member_id: str = "alice"):
+    """A member with a claim whose list poll now answers 304: (client, headers, ETag)."""
+    client = app.test_client()
+    headers = auth(member_id)
+    member_with_claim(app, client, headers, member_id)
+    etag = poll(client, headers).headers["ETag"]
+    assert poll(client, headers, etag).status_code == 304
+    return client, headers, etag
+
+
 def poll(client, headers, etag: str | None = None, path: str = CLAIMS):
     extra = {"If-None-Match": etag} if etag else {}
     return client.get(path, headers={**headers, **extra})

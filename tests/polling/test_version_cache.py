@@ -18,7 +18,7 @@ from models import db
 from shield import versions
 from shield.versions import cache as cache_module
 from shield.versions.cache import CHANNEL, MAX_PAYLOAD, NotifyVersionCache, notify_payloads
-from tests.polling.helpers import member_with_claim, poll
+from tests.polling.helpers import member_with_claim, poll, polled_claims
 
 BOUND = 0.5
 HEARTBEAT = 0.05
@@ -102,11 +102,7 @@ def test_a_commit_from_another_connection_shows_within_the_bound(cached_app, dat
 @pytest.mark.postgres
 def test_a_commit_from_another_process_shows_within_the_bound(cached_app, auth, database_uri):
     papp, _ = cached_app
-    client = papp.test_client()
-    alice = auth("alice")
-    member_with_claim(papp, client, alice, "alice")
-    etag = poll(client, alice).headers["ETag"]
-    assert poll(client, alice, etag).status_code == 304
+    client, alice, etag = polled_claims(papp, auth)
     script = textwrap.dedent(f"""
         import time
         from app import create_app
@@ -140,11 +136,7 @@ def test_a_commit_from_another_process_shows_within_the_bound(cached_app, auth, 
 @pytest.mark.postgres
 def test_no_304_past_the_bound_when_the_listener_is_dead(cached_app, database_uri, auth):
     papp, store = cached_app
-    client = papp.test_client()
-    alice = auth("alice")
-    member_with_claim(papp, client, alice, "alice")
-    etag = poll(client, alice).headers["ETag"]
-    assert poll(client, alice, etag).status_code == 304
+    client, alice, etag = polled_claims(papp, auth)
     store._stop.set()  # the listener stops: no invalidation, no heartbeat from now on
     store._thread.join(timeout=5)
     assert not store._thread.is_alive()
@@ -161,11 +153,7 @@ def test_no_304_past_the_bound_when_the_listener_is_dead(cached_app, database_ur
 @pytest.mark.postgres
 def test_a_dropped_listener_connection_loses_nothing(cached_app, database_uri, auth):
     papp, store = cached_app
-    client = papp.test_client()
-    alice = auth("alice")
-    member_with_claim(papp, client, alice, "alice")
-    etag = poll(client, alice).headers["ETag"]
-    assert poll(client, alice, etag).status_code == 304
+    client, alice, etag = polled_claims(papp, auth)
     reconnects = store.stats()["reconnects"]
     with psycopg.connect(_dsn(database_uri), autocommit=True) as conn:
         killed = conn.execute("SELECT pg_terminate_backend(%s)", (store.backend_pid,)).fetchone()

@@ -1,0 +1,89 @@
+"""The polls' 304 answered before Flask: a WSGI layer in front of the app.
+
+Most requests this service gets are polls of the claims list, the wallet and the
+subscription whose ETag still matches (`shield.polling.conditional_get`). When everything a
+304 needs is already in this process's memory - the token verified before and not expired
+(`TokenCache.peek`), the member's versions in the LISTEN/NOTIFY cache within its staleness
+bound (`NotifyVersionCache.peek`) - the answer is the same 304 `conditional_get` would give,
+built without a request context, URL routing, hooks or a Response object. Anything else
+(another path, a query string, no If-None-Match, a token or member not cached, a stale
+cache, an ETag that no longer matches, a clock-derived field due) goes to Flask unchanged,
+so the rules stay in one place and this layer can only answer where they would say 304.
+
+Installed by `create_app` where the version cache runs (PostgreSQL); `SHIELD_POLL_FASTPATH=0`
+turns it off.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from . import polling  # its clock too: one `now` for both paths
+from .polling import CACHE_CONTROL, make_etag, names_etag
+from .versions import EXTENSION_KEY as VERSIONS_KEY
+
+# path -> (resource, item), as the routes pass them to conditional_get
+POLLED = {
+    "/shield/v1/claims": ("claims", "claims"),
+    "/shield/v1/wallet": ("wallet", "wallet"),
+    "/shield/v1/subscription": ("subscription", "subscription"),
+}
+STATUS = "304 NOT MODIFIED"
+
+
+class PollFastPath:
+    def __init__(self, app: Flask, wsgi_app) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.answered = 0
+
+    def __call__(self, environ, start_response):
+        target = POLLED.get(environ.get("PATH_INFO", ""))
+        if (
+            target is not None
+            and environ.get("REQUEST_METHOD") == "GET"
+            and not environ.get("QUERY_STRING")
+        ):
+            etag = self._etag_if_unchanged(environ, *target)
+            if etag is not None:
+                self.answered += 1
+                start_response(
+                    STATUS,
+                    [("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")],
+                )
+                return []
+        return self.wsgi_app(environ, start_response)
+
+    def _etag_if_unchanged(self, environ, resource: str, item: str) -> str | None:
+        """The current ETag when the request's If-None-Match names it, else None."""
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        auth = environ.get("HTTP_AUTHORIZATION")
+        if not if_none_match or not auth:
+            return None
+        scheme, _, token = auth.partition(" ")
+        extensions = self.app.extensions
+        tokens = extensions.get("shield.token_cache")
+        versions = extensions.get(VERSIONS_KEY)
+        if scheme.lower() != "bearer" or not tokens or versions is None:
+            return None
+        principal = tokens.peek(token.strip())
+        if principal is None or versions[0] != os.getpid() or not hasattr(versions[1], "peek"):
+            return None
+        state = versions[1].peek(principal.id, resource)
+        if state is None:
+            return None
+        version, valid_until = state
+        if valid_until is not None and polling.utcnow() >= valid_until:
+            return None  # a clock-derived field is due: Flask rebuilds and stores the instant
+        etag = make_etag(principal.id, item, version, valid_until)
+        return etag if names_etag(if_none_match, etag) else None
+
+
+def install(app: Flask) -> None:
+    """Put the fast path in front of `app.wsgi_app` unless SHIELD_POLL_FASTPATH is off."""
+    setting = app.config.get("SHIELD_POLL_FASTPATH", os.environ.get("SHIELD_POLL_FASTPATH", "1"))
+    if str(setting).lower() in ("0", "off", "false", "no"):
+        return
+    app.wsgi_app = PollFastPath(app, app.wsgi_app)
