@@ -107,3 +107,11 @@ def test_a_stale_cache_sends_the_poll_to_flask(two_apps, auth, monkeypatch):
     answered = _answered(fast)
     assert poll(client, alice, etag, path="/shield/v1/wallet").status_code == 304  # from Flask
     assert _answered(fast) == answered
+
+
+def test_left_out_where_the_socket_addon_runs_unless_asked_for(make_app, app):
+    # Each socket's handler would keep the layer's frame for its whole life (~0.8 KB).
+    assert not isinstance(make_app(SHIELD_WS_ENABLED=True).wsgi_app, PollFastPath)
+    both = make_app(SHIELD_WS_ENABLED=True, SHIELD_POLL_FASTPATH="1")
+    assert isinstance(both.wsgi_app, PollFastPath)
+    assert isinstance(make_app().wsgi_app, PollFastPath)
