@@ -26,6 +26,7 @@ from app import create_app
 from models import db, utcnow
 from shield import hot_reads
 from shield.api import member_blueprint
+from shield.auth import TOKEN_CACHE_KEY
 from shield.claims import service
 from shield.claims.serialize import claim_json
 from shield.polling import CACHE_CONTROL
@@ -46,7 +47,7 @@ def add_bench_routes(app: Flask) -> Flask:
 
     @app.get("/bench/stats")
     def stats():
-        tokens = app.extensions.get("shield.token_cache")
+        tokens = app.extensions.get(TOKEN_CACHE_KEY)
         return jsonify(
             pid=os.getpid(),
             versions=version_store().stats(),

@@ -15,6 +15,8 @@ from models.member import ROLE_ADMIN, ROLE_MEMBER
 
 from .errors import AuthError, Forbidden
 
+TOKEN_CACHE_KEY = "shield.token_cache"  # noqa: S105 (an extensions key, not a secret)
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -62,14 +64,21 @@ def decode_token(token: str, config) -> Principal:
     )
 
 
+def bearer_or_none(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, or None."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def bearer_token(header: str | None) -> str:
     """Extract the token from an `Authorization: Bearer ...` header."""
-    if not header:
+    token = bearer_or_none(header)
+    if token is None:
         raise AuthError("An Authorization: Bearer token is required.")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError("An Authorization: Bearer token is required.")
-    return token.strip()
+    return token
 
 
 class TokenCache:
@@ -107,12 +116,18 @@ class TokenCache:
         return principal
 
 
+def cached_principal(app, token: str) -> Principal | None:
+    """The principal of a token this process verified before (and not expired), else None."""
+    cache = app.extensions.get(TOKEN_CACHE_KEY)
+    return cache.peek(token) if cache else None
+
+
 def _token_cache(app) -> TokenCache | None:
-    cache = app.extensions.get("shield.token_cache")
+    cache = app.extensions.get(TOKEN_CACHE_KEY)
     if cache is None:
         size = app.config.get("SHIELD_AUTH_CACHE_SIZE")
         size = int(os.environ.get("SHIELD_AUTH_CACHE_SIZE", 50_000) if size is None else size)
-        cache = app.extensions.setdefault("shield.token_cache", TokenCache(size) if size else False)
+        cache = app.extensions.setdefault(TOKEN_CACHE_KEY, TokenCache(size) if size else False)
     return cache or None
 
 

@@ -109,10 +109,8 @@ def make_etag(member_id: str, item: str, version: int, valid_until: datetime | N
 
 def cache_headers(response: Response, etag: str) -> Response:
     """The headers every polled answer carries, 200 or 304 alike."""
-    headers = response.headers
-    headers["ETag"] = etag
-    headers["Cache-Control"] = CACHE_CONTROL
-    headers["Vary"] = "Authorization"
+    for name, value in validator_headers(etag):
+        response.headers[name] = value
     return response
 
 
@@ -122,11 +120,21 @@ class NotModified(Response):
     default_mimetype = None
 
 
+def validator_headers(etag: str) -> list[tuple[str, str]]:
+    """The headers of a 304 (a 200 carries the same ones)."""
+    return [("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")]
+
+
 def not_modified(etag: str) -> Response:
-    return NotModified(
-        status=304,
-        headers=[("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")],
-    )
+    return NotModified(status=304, headers=validator_headers(etag))
+
+
+def current_etag(member_id: str, item: str, state: tuple, now: datetime) -> str | None:
+    """The ETag of a stored (version, valid_until), or None once its clock instant is due."""
+    version, valid_until = state
+    if valid_until is not None and now >= valid_until:
+        return None
+    return make_etag(member_id, item, version, valid_until)
 
 
 def names_etag(if_none_match: str | None, etag: str) -> bool:
@@ -154,19 +162,19 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
     """
     principal = g.principal
     store = version_store()
-    bodies = body_cache()
     now = utcnow()
     state = store.read(principal.id, resource)
+    bodies = None
     if state is not None:
         version, valid_until = state
-        if valid_until is None or now < valid_until:
-            etag = make_etag(principal.id, item, version, valid_until)
+        etag = current_etag(principal.id, item, state, now)
+        if etag is not None:
             if etag_matches(etag):
                 return not_modified(etag)
-            if bodies is not None:
-                cached = bodies.get((etag, request.full_path))
-                if cached is not None:
-                    return cache_headers(Response(cached, mimetype="application/json"), etag)
+            bodies = body_cache()
+            cached = bodies.get((etag, request.full_path)) if bodies is not None else None
+            if cached is not None:
+                return cache_headers(Response(cached, mimetype="application/json"), etag)
     else:
         ensure_member(db.session, principal)
         db.session.commit()
@@ -189,6 +197,8 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
         response = Response(body, mimetype="application/json")
     else:
         response = jsonify(body)
+    if bodies is None:
+        bodies = body_cache()
     if bodies is not None:
         bodies.put((etag, request.full_path), response.get_data())
     return cache_headers(response, etag)

@@ -21,8 +21,9 @@ import os
 from flask import Flask
 
 from . import polling  # its clock too: one `now` for both paths
-from .polling import CACHE_CONTROL, make_etag, names_etag
-from .versions import EXTENSION_KEY as VERSIONS_KEY
+from .auth import bearer_or_none, cached_principal
+from .polling import names_etag, validator_headers
+from .versions import built_store
 
 # path -> (resource, item), as the routes pass them to conditional_get
 POLLED = {
@@ -49,36 +50,25 @@ class PollFastPath:
             etag = self._etag_if_unchanged(environ, *target)
             if etag is not None:
                 self.answered += 1
-                start_response(
-                    STATUS,
-                    [("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", "Authorization")],
-                )
+                start_response(STATUS, validator_headers(etag))
                 return []
         return self.wsgi_app(environ, start_response)
 
     def _etag_if_unchanged(self, environ, resource: str, item: str) -> str | None:
         """The current ETag when the request's If-None-Match names it, else None."""
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-        auth = environ.get("HTTP_AUTHORIZATION")
-        if not if_none_match or not auth:
+        token = bearer_or_none(environ.get("HTTP_AUTHORIZATION"))
+        if not if_none_match or token is None:
             return None
-        scheme, _, token = auth.partition(" ")
-        extensions = self.app.extensions
-        tokens = extensions.get("shield.token_cache")
-        versions = extensions.get(VERSIONS_KEY)
-        if scheme.lower() != "bearer" or not tokens or versions is None:
+        principal = cached_principal(self.app, token)
+        store = built_store(self.app)
+        if principal is None or not hasattr(store, "peek"):  # SQLite: no cache to peek at
             return None
-        principal = tokens.peek(token.strip())
-        if principal is None or versions[0] != os.getpid() or not hasattr(versions[1], "peek"):
-            return None
-        state = versions[1].peek(principal.id, resource)
+        state = store.peek(principal.id, resource)
         if state is None:
             return None
-        version, valid_until = state
-        if valid_until is not None and polling.utcnow() >= valid_until:
-            return None  # a clock-derived field is due: Flask rebuilds and stores the instant
-        etag = make_etag(principal.id, item, version, valid_until)
-        return etag if names_etag(if_none_match, etag) else None
+        etag = polling.current_etag(principal.id, item, state, polling.utcnow())
+        return etag if etag is not None and names_etag(if_none_match, etag) else None
 
 
 def install(app: Flask) -> None:

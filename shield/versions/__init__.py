@@ -82,13 +82,19 @@ def _build(app: Flask):
     )
 
 
+def built_store(app: Flask):
+    """The app's store if this process has built it already, else None (never builds)."""
+    entry = app.extensions.get(EXTENSION_KEY)
+    return entry[1] if entry is not None and entry[0] == os.getpid() else None
+
+
 def version_store():
     """The current app's store, built in this process on first use (after any fork)."""
     app = current_app._get_current_object()
-    entry = app.extensions.get(EXTENSION_KEY)
+    store = built_store(app)
+    if store is not None:
+        return store
     pid = os.getpid()
-    if entry is not None and entry[0] == pid:
-        return entry[1]
     with _init_lock:
         entry = app.extensions.get(EXTENSION_KEY)
         if entry is None or entry[0] != pid:
