@@ -55,6 +55,26 @@ def _path(frame: str) -> str:
     return inner.rpartition(":")[0]
 
 
+def record_command(tool: str, pid: int, seconds: float, out: Path) -> list[str]:
+    """py-spy sampling one process's GIL holder at 250 Hz, raw (collapsed) stacks to `out`."""
+    return [
+        tool,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(int(seconds)),
+        "--rate",
+        "250",
+        "--gil",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "-o",
+        str(out),
+    ]
+
+
 def summarise(raw: str) -> dict:
     leaf, inclusive, top, total = Counter(), Counter(), Counter(), 0
     for line in raw.splitlines():
@@ -109,26 +129,7 @@ def profile_cases(srv, targets: dict[str, Path], *, duration: float, work: Path)
             daemon=True,
         )
         load.start()
-        subprocess.run(
-            [
-                tool,
-                "record",
-                "--pid",
-                str(pid),
-                "--duration",
-                str(int(duration)),
-                "--rate",
-                "250",
-                "--gil",
-                "--format",
-                "raw",
-                "--nonblocking",
-                "-o",
-                str(raw),
-            ],
-            capture_output=True,
-            check=False,
-        )
+        subprocess.run(record_command(tool, pid, duration, raw), capture_output=True, check=False)
         load.join()
         if raw.exists():
             out[key] = summarise(raw.read_text())

@@ -22,7 +22,6 @@ senders and the stand-in never share a GIL.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import threading
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 from tests.fakes.fcm_server import FakeFCM
+
+from . import latency
 
 ROOT = Path(__file__).resolve().parent.parent
 DELAY = 0.020  # seconds the stand-in holds every send (FCM's own latency, roughly)
@@ -200,6 +201,20 @@ class PushBench:
             out, _ = proc.communicate()
         return out.strip()
 
+    def _round(self, before: int, started: float, procs, pairs) -> dict:
+        """pushes/s of a round from `started` to the last answer; its processes settled."""
+        received = self.fcm.received[before:]
+        done = received[-1].at if received else time.time()
+        tail = "; ".join(self._settle(p) for p in procs)
+        seconds = done - started
+        return {
+            "pushes": len(received),
+            "seconds": round(seconds, 3),
+            "rps": round(len(received) / seconds, 1) if seconds > 0 else None,
+            "problem": self._check(received, {t for _, t in pairs}),
+            "process": tail,
+        }
+
     def _check(self, received, tokens: set[str]) -> str | None:
         bad = [r for r in received if r.status != 200 or r.shape_errors]
         if bad:
@@ -219,21 +234,10 @@ class PushBench:
         if profile_to is not None:
             spy = _py_spy(procs[0].pid, profile_to)
         self._wait_sends(before, len(pairs), timeout=120)
-        received = self.fcm.received[before:]
-        done = received[-1].at if received else time.time()
-        tail = "; ".join(self._settle(p) for p in procs)
+        result = self._round(before, started, procs, pairs)
         if spy is not None:
             spy.wait(timeout=60)
-        problem = self._check(received, {t for _, t in pairs})
-        seconds = done - started
-        return {
-            "pushes": len(received),
-            "seconds": round(seconds, 3),
-            "rps": round(len(received) / seconds, 1) if seconds > 0 else None,
-            "problem": problem,
-            "process": tail,
-            "attempts": self._attempts(),
-        }
+        return {**result, "attempts": self._attempts()}
 
     def _attempts(self) -> dict:
         """Delivery attempts by outcome and error code so far (all should be `sent`)."""
@@ -293,18 +297,7 @@ class PushBench:
         started = time.time()
         self._go(procs)
         self._wait_sends(before, len(pairs), timeout=120)
-        received = self.fcm.received[before:]
-        done = received[-1].at if received else time.time()
-        tail = "; ".join(self._settle(p) for p in procs)
-        problem = self._check(received, {t for _, t in pairs})
-        seconds = done - started
-        return {
-            "pushes": len(received),
-            "seconds": round(seconds, 3),
-            "rps": round(len(received) / seconds, 1) if seconds > 0 else None,
-            "problem": problem,
-            "process": tail,
-        }
+        return self._round(before, started, procs, pairs)
 
     def latency(self, events_: int, gap: float = 0.02) -> dict:
         """commit -> the push request reaching the stand-in, the worker in another process."""
@@ -334,46 +327,17 @@ class PushBench:
                 time.sleep(gap)
             db.session.remove()
         self._settle(proc)
-        lags.sort()
-        if len(lags) < 2:
-            return {"problem": f"{lost} of {events_} pushes did not arrive within 5 s"}
-        q = statistics.quantiles(lags, n=100, method="inclusive")
-        return {
-            "events": len(lags),
-            "lost": lost,
-            "p50_ms": round(q[49], 1),
-            "p90_ms": round(q[89], 1),
-            "p99_ms": round(q[98], 1),
-            "max_ms": round(lags[-1], 1),
-            "problem": f"{lost} pushes lost" if lost else None,
-        }
+        return latency.summary(lags, lost, events_, "pushes")
 
 
 def _py_spy(pid: int, out: Path) -> subprocess.Popen | None:
-    from .profile import py_spy
+    from .profile import py_spy, record_command
 
     tool = py_spy()
     if tool is None:
         return None
     return subprocess.Popen(
-        [
-            tool,
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            "4",
-            "--rate",
-            "250",
-            "--gil",
-            "--format",
-            "raw",
-            "--nonblocking",
-            "-o",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        record_command(tool, pid, 4, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 

@@ -22,13 +22,12 @@ import contextlib
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import servers
+from . import latency, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
@@ -238,19 +237,7 @@ class SocketBench:
             db.engine.dispose()
         for ws in sockets.values():
             ws.close()
-        lags.sort()
-        if len(lags) < 2:
-            return {"problem": f"{lost} of {trials} frames did not arrive within 5 s"}
-        q = statistics.quantiles(lags, n=100, method="inclusive")
-        return {
-            "events": len(lags),
-            "lost": lost,
-            "p50_ms": round(q[49], 1),
-            "p90_ms": round(q[89], 1),
-            "p99_ms": round(q[98], 1),
-            "max_ms": round(lags[-1], 1),
-            "problem": f"{lost} frames lost" if lost else None,
-        }
+        return latency.summary(lags, lost, trials, "frames")
 
 
 def _raise_nofile() -> None:
