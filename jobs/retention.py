@@ -45,24 +45,28 @@ def _bulk(statement) -> int:
     return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
 
 
+def _locked_batches(query):
+    """The ids `query` selects, BATCH at a time, each batch row-locked (SKIP LOCKED, so
+    replicas share the work); the caller changes and commits a batch before the next."""
+    while True:
+        ids = list(
+            db.session.execute(query.limit(BATCH).with_for_update(skip_locked=True)).scalars()
+        )
+        if not ids:
+            db.session.rollback()
+            return
+        yield ids
+        if len(ids) < BATCH:
+            return
+
+
 def prune_events(now: datetime | None = None) -> int:
     """Delete events older than the retention, with their deliveries, attempts and acks."""
     now = now or utcnow()
     cutoff = now - event_retention()
     counts = {"events": 0, "deliveries": 0, "attempts": 0, "acks": 0}
-    while True:
-        ids = list(
-            db.session.execute(
-                select(OutboxEvent.id)
-                .where(OutboxEvent.created_at < cutoff)
-                .order_by(OutboxEvent.seq)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).scalars()
-        )
-        if not ids:
-            db.session.rollback()
-            break
+    old = select(OutboxEvent.id).where(OutboxEvent.created_at < cutoff).order_by(OutboxEvent.seq)
+    for ids in _locked_batches(old):
         # Children first: the schema cascades, but a database created without the
         # ON DELETE clauses must not make this job fail.
         deliveries = select(PushDelivery.id).where(PushDelivery.event_id.in_(ids))
@@ -73,8 +77,6 @@ def prune_events(now: datetime | None = None) -> int:
         counts["acks"] += _bulk(delete(EventAck).where(EventAck.event_id.in_(ids)))
         counts["events"] += _bulk(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
         db.session.commit()
-        if len(ids) < BATCH:
-            break
     if counts["events"]:
         log.info("pruned events older than %s: %s", cutoff.isoformat(), counts)
     return sum(counts.values())
@@ -85,30 +87,21 @@ def prune_idempotency_keys(now: datetime | None = None) -> int:
     now = now or utcnow()
     cutoff = now - KEEP_FOR
     removed = 0
-    while True:
-        ids = list(
-            db.session.execute(
-                select(IdempotencyKey.id)
-                .where(
-                    IdempotencyKey.created_at < cutoff,
-                    or_(
-                        IdempotencyKey.status != RUNNING,
-                        IdempotencyKey.locked_until.is_(None),
-                        IdempotencyKey.locked_until < now,
-                    ),
-                )
-                .order_by(IdempotencyKey.id)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).scalars()
+    expired = (
+        select(IdempotencyKey.id)
+        .where(
+            IdempotencyKey.created_at < cutoff,
+            or_(
+                IdempotencyKey.status != RUNNING,
+                IdempotencyKey.locked_until.is_(None),
+                IdempotencyKey.locked_until < now,
+            ),
         )
-        if not ids:
-            db.session.rollback()
-            break
+        .order_by(IdempotencyKey.id)
+    )
+    for ids in _locked_batches(expired):
         removed += _bulk(delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids)))
         db.session.commit()
-        if len(ids) < BATCH:
-            break
     return removed
 
 
@@ -118,19 +111,9 @@ def deactivate_stale_devices(now: datetime | None = None) -> int:
     cutoff = now - DEVICE_STALE_AFTER
     stale = (Device.active.is_(True), Device.last_seen_at < cutoff)
     changed = 0
-    while True:
-        ids = list(
-            db.session.execute(
-                select(Device.id)
-                .where(*stale)
-                .order_by(Device.last_seen_at, Device.id)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).scalars()
-        )
-        if not ids:
-            db.session.rollback()
-            break
+    for ids in _locked_batches(
+        select(Device.id).where(*stale).order_by(Device.last_seen_at, Device.id)
+    ):
         # The conditions again: a device seen (or re-registered) meanwhile stays active.
         changed += _bulk(
             update(Device)
@@ -138,6 +121,4 @@ def deactivate_stale_devices(now: datetime | None = None) -> int:
             .values(active=False, deactivated_reason=STALE_REASON)
         )
         db.session.commit()
-        if len(ids) < BATCH:
-            break
     return changed
