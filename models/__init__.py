@@ -5,7 +5,7 @@ from .claim import Claim
 from .delivery import DeliveryAttempt, EventAck, PushDelivery
 from .device import Device
 from .idempotency import IdempotencyKey
-from .member import Member, ResourceVersion
+from .member import Member, PushKindPreference, ResourceVersion
 from .notification import Notification
 from .outbox import EventSequence, OutboxEvent
 from .payout import Payout
@@ -26,6 +26,7 @@ __all__ = [
     "Device",
     "IdempotencyKey",
     "Member",
+    "PushKindPreference",
     "ResourceVersion",
     "Notification",
     "EventSequence",

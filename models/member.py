@@ -50,3 +50,19 @@ class ResourceVersion(db.Model):
     events: Mapped[int] = mapped_column(Integer, default=1)
     claims_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     subscription_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PushKindPreference(db.Model):
+    """A member's switch for one kind of push notice (shield/events/kinds.py).
+
+    Only switched kinds have a row; a kind without one is on. Critical kinds never get one.
+    """
+
+    __tablename__ = "push_kind_preferences"
+
+    member_id: Mapped[str] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

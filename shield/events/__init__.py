@@ -2,6 +2,7 @@
 
 from .catalog import ACK_OPTIONAL, ACK_REQUIRED, EVENTS, rule_for
 from .envelope import envelope
+from .kinds import KINDS, Kind
 from .outbox import CommittedEvent, bump, message, on_commit, record, remove_listener
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "EVENTS",
     "rule_for",
     "envelope",
+    "KINDS",
+    "Kind",
     "CommittedEvent",
     "bump",
     "message",

@@ -14,7 +14,7 @@ from models.delivery import CANCELLED, PENDING
 from models.outbox import AUDIENCE_ADMIN, EventSequence
 from shield.auth import Principal
 from shield.errors import Conflict, NotFound
-from shield.events import ACK_OPTIONAL, ACK_REQUIRED, message
+from shield.events import ACK_OPTIONAL, ACK_REQUIRED, message, rule_for
 
 
 def visible_to(principal: Principal):
@@ -56,14 +56,54 @@ def ack_event(
     existing = session.get(EventAck, event_id)
     if existing is not None:
         return existing, False
-    ack = EventAck(event_id=event_id, member_id=principal.id, via=via, acked_at=now or utcnow())
+    ack = _add_ack(session, event_id, principal.id, via, now or utcnow())
+    if ack is None:  # a concurrent ack won
+        return session.get(EventAck, event_id), False
+    cancel_repush(session, event_id)
+    # One change, one ack: acking claim_paid acks its payout_completed and the other way
+    # round, so neither is pushed again nor replayed over the socket.
+    for sibling in same_change(session, event):
+        if session.get(EventAck, sibling) is None:
+            _add_ack(session, sibling, principal.id, via, ack.acked_at)
+        cancel_repush(session, sibling)
+    return ack, True
+
+
+def _add_ack(
+    session: Session, event_id: str, member_id: str, via: str, now: datetime
+) -> EventAck | None:
+    ack = EventAck(event_id=event_id, member_id=member_id, via=via, acked_at=now)
     try:
         with session.begin_nested():
             session.add(ack)
-    except IntegrityError:  # a concurrent ack won
-        return session.get(EventAck, event_id), False
-    cancel_repush(session, event_id)
-    return ack, True
+    except IntegrityError:
+        return None
+    return ack
+
+
+# Events of one change are recorded in one transaction, so their seqs are this close.
+CHANGE_SEQ_SPAN = 64
+
+
+def same_change(session: Session, event: OutboxEvent) -> list[str]:
+    """The ids of the owner's other ack-required events of the same change (same payment)."""
+    key = rule_for(event.name).change_key
+    value = (event.payload.get("data") or {}).get(key) if key else None
+    if not value:
+        return []
+    names = [n for n in ACK_REQUIRED if n != event.name and rule_for(n).change_key == key]
+    if not names:
+        return []
+    return list(
+        session.execute(
+            select(OutboxEvent.id).where(
+                OutboxEvent.member_id == event.member_id,
+                OutboxEvent.seq.between(event.seq - CHANGE_SEQ_SPAN, event.seq + CHANGE_SEQ_SPAN),
+                OutboxEvent.name.in_(sorted(names)),
+                OutboxEvent.payload[("data", key)].as_string() == str(value),
+            )
+        ).scalars()
+    )
 
 
 def event_name(session: Session, event_id: str) -> str | None:

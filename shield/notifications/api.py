@@ -1,4 +1,4 @@
-"""Member notification routes: the polled inbox, marking read, and the push preference."""
+"""Member notification routes: the polled inbox, marking read, and the push preferences."""
 
 from __future__ import annotations
 
@@ -58,19 +58,26 @@ def mark_all_read():
 
 
 @bp.get("/notifications/preferences")
-@doc(summary="My push preference", response=PreferencesOut)
+@doc(
+    summary="My push preferences: the global switch and every kind with enabled and locked",
+    response=PreferencesOut,
+)
 def get_preferences():
-    return PreferencesOut().dump({"push_enabled": service.push_enabled(db.session, g.principal.id)})
+    return PreferencesOut().dump(service.preferences(db.session, g.principal.id))
 
 
 @bp.put("/notifications/preferences")
 @doc(
-    summary="Turn push off or on for non-critical events",
+    summary="Turn push off or on for non-critical events, globally (pushEnabled) or per kind "
+    "(kinds: claim_under_review, withdrawal_failed, subscription_past_due); critical kinds "
+    "are locked on (422 naming them), unknown kinds a 422; answers like GET",
     body=PreferencesIn,
     response=PreferencesOut,
 )
 def set_preferences():
     data = PreferencesIn().load(json_body())
-    enabled = service.set_push_enabled(db.session, g.principal, data["push_enabled"])
+    body = service.set_preferences(
+        db.session, g.principal, data.get("push_enabled"), data.get("kinds")
+    )
     db.session.commit()
-    return PreferencesOut().dump({"push_enabled": enabled})
+    return PreferencesOut().dump(body)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, post_dump, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from models.notification import TYPES
 from shield.fields import Timestamp
@@ -61,8 +61,35 @@ class EmptyIn(Schema):
 
 
 class PreferencesIn(Schema):
-    push_enabled = StrictBoolean(data_key="pushEnabled", required=True)
+    """Either switch or both: `pushEnabled` (all non-critical push) and `kinds` (per kind)."""
+
+    push_enabled = StrictBoolean(
+        data_key="pushEnabled",
+        metadata={"description": "Push for non-critical kinds at all (critical kinds always)."},
+    )
+    kinds = fields.Dict(
+        keys=fields.String(),
+        values=StrictBoolean(),
+        metadata={
+            "description": 'One switch per kind, e.g. {"claim_under_review": false}. '
+            "Unknown kinds, and locked (critical) kinds turned off, are a 422 naming them; "
+            "nothing changes then."
+        },
+    )
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if "push_enabled" not in data and "kinds" not in data:
+            raise ValidationError("Send pushEnabled, kinds or both.", "_schema")
+
+
+class KindOut(Schema):
+    kind = fields.String(metadata={"description": "e.g. claim_under_review, withdrawal_failed"})
+    title = fields.String()
+    enabled = fields.Boolean(metadata={"description": "This kind's own switch"})
+    locked = fields.Boolean(metadata={"description": "Critical: always pushes, cannot be off"})
 
 
 class PreferencesOut(Schema):
     push_enabled = fields.Boolean(data_key="pushEnabled")
+    kinds = fields.List(fields.Nested(KindOut))

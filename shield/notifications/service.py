@@ -1,13 +1,14 @@
-"""The notification inbox: listing, marking read, and the member's push preference."""
+"""The notification inbox: listing, marking read, and the member's push preferences."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Member, Notification
+from models import Member, Notification, PushKindPreference, utcnow
 from shield.auth import Principal
-from shield.errors import NotFound
+from shield.errors import NotFound, Unprocessable
+from shield.events.kinds import BY_ID, KINDS
 from shield.members import ensure_member
 
 DEFAULT_LIMIT = 50
@@ -71,8 +72,66 @@ def push_enabled(session: Session, member_id: str) -> bool:
     return True if member is None else bool(member.push_enabled)
 
 
-def set_push_enabled(session: Session, principal: Principal, enabled: bool) -> bool:
-    """Store the preference; critical events push regardless (the dispatcher decides)."""
+def preferences(session: Session, member_id: str) -> dict:
+    """The global switch and every kind with `enabled` and `locked` (critical: locked on)."""
+    muted = set(
+        session.execute(
+            select(PushKindPreference.kind).where(
+                PushKindPreference.member_id == member_id, PushKindPreference.enabled.is_(False)
+            )
+        ).scalars()
+    )
+    return {
+        "push_enabled": push_enabled(session, member_id),
+        "kinds": [
+            {
+                "kind": kind.id,
+                "title": kind.title,
+                "enabled": kind.locked or kind.id not in muted,
+                "locked": kind.locked,
+            }
+            for kind in KINDS
+        ],
+    }
+
+
+def check_kinds(switches: dict[str, bool]) -> None:
+    """Reject unknown kinds and locked kinds turned off, all at once, before any write."""
+    unknown = sorted(k for k in switches if k not in BY_ID)
+    if unknown:
+        raise Unprocessable(
+            f"Unknown notification kind: {', '.join(unknown)}.",
+            details={"kinds": {k: "Unknown kind." for k in unknown}, "known": sorted(BY_ID)},
+        )
+    locked = sorted(k for k, on in switches.items() if BY_ID[k].locked and not on)
+    if locked:
+        raise Unprocessable(
+            f"{', '.join(locked)} cannot be turned off: critical notices always push.",
+            details={"kinds": {k: "Locked on." for k in locked}},
+        )
+
+
+def set_preferences(
+    session: Session,
+    principal: Principal,
+    push_enabled: bool | None = None,
+    switches: dict[str, bool] | None = None,
+    now=None,
+) -> dict:
+    """Store the global switch and per-kind switches; critical kinds stay on (checked first)."""
+    switches = switches or {}
+    check_kinds(switches)
     member = ensure_member(session, principal)
-    member.push_enabled = enabled
-    return enabled
+    if push_enabled is not None:
+        member.push_enabled = push_enabled
+    for kind, on in sorted(switches.items()):
+        if BY_ID[kind].locked:
+            continue  # "on" for a locked kind: nothing to store
+        row = session.get(PushKindPreference, (member.id, kind))
+        if row is None:
+            row = PushKindPreference(member_id=member.id, kind=kind)
+            session.add(row)
+        row.enabled = on
+        row.updated_at = now or utcnow()
+    session.flush()
+    return preferences(session, member.id)

@@ -12,6 +12,8 @@ from shield.events.texts import describe
 
 MAX_DATA_BYTES = 4096  # FCM's limit for the data payload
 MAX_APNS_COLLAPSE_ID = 64  # bytes, Apple's limit
+# Ids copied from the event's data into the push's data, when the event has them.
+DATA_IDS = ("claimId", "payoutId", "transactionId", "withdrawalId")
 
 
 class PayloadTooLarge(ValueError):
@@ -107,10 +109,9 @@ def build_message(
         "type": rule.notification_type,
         "route": text.route or "/notifications",
     }
-    if data_in.get("claimId"):
-        data["claimId"] = str(data_in["claimId"])
-    if data_in.get("payoutId"):
-        data["payoutId"] = str(data_in["payoutId"])
+    for key in DATA_IDS:  # what the app opens: "Payment received" carries all three ids
+        if data_in.get(key):
+            data[key] = str(data_in[key])
     if round_:
         data["round"] = str(round_)
     size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())

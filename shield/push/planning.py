@@ -16,11 +16,12 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from models import Device, Member, OutboxEvent, PushDelivery, new_id
+from models import Device, OutboxEvent, PushDelivery, new_id
 from models.delivery import PENDING
 from models.outbox import PUSH_PENDING, PUSH_PLANNED
 from shield.events import rule_for
 
+from .preferences import wants_push
 from .settings import PushSettings
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def plan_pending(session: Session, settings: PushSettings, now: datetime, owner: str) -> list[str]:
     """Create the deliveries of pending push events; return the first-round ones, leased to us.
 
-    One delivery per active device of the owner (none for non-critical events when the
-    member turned push off); ack-required events also get their re-push rounds, due
-    `repush_minutes` after now and cancelled once the event is acknowledged. Commits.
+    One delivery per active device of the owner (none for a non-critical event whose member
+    turned push, or its kind, off: preferences.py); ack-required events also get their
+    re-push rounds, due `repush_minutes` after now and cancelled once the event is
+    acknowledged. Commits.
     """
     # Plain rows of the columns used, not ORM objects: no identity map to fill and expire.
     events = session.execute(
@@ -54,17 +56,13 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
         .order_by(Device.created_at, Device.id)
     ):
         devices.setdefault(device.member_id, []).append(device)
-    enabled = dict(
-        session.execute(select(Member.id, Member.push_enabled).where(Member.id.in_(member_ids)))
-        .tuples()
-        .all()
-    )
+    wants = wants_push(session, member_ids)
     lease_until = now + timedelta(seconds=settings.lease_seconds)
     leased: list[str] = []
     rows: list[dict] = []  # one multi-row INSERT, not an ORM unit of work per delivery
     for event in events:
         rule = rule_for(event.name)
-        wanted = event.member_id and (rule.critical or enabled.get(event.member_id, True))
+        wanted = wants(event.member_id, rule)
         hold = socket_hold_seconds(event.member_id) if wanted and rule.ack_required else 0.0
         for device in devices.get(event.member_id, []) if wanted else []:
             first = _delivery(event, device, now)

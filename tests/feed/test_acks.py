@@ -52,7 +52,7 @@ def test_events_without_an_ack_refuse_one(app, client, auth):
 def test_an_ack_cancels_the_re_push_rounds(app, client, auth):
     with app.app_context():
         device("alice", "tok-ackrest-000001")
-        event_id = emit("alice", "claim_paid")
+        event_id = emit("alice", "payout_completed")
         now = utcnow()
         dispatch_push(now=now)  # first push; rounds at +2, +10, +60 min
     assert _ack(client, auth("alice"), event_id).status_code == 200

@@ -175,19 +175,81 @@ def test_an_event_inbox_entry_appears_as_sent(app, client, auth):
     assert r.json["unreadCount"] == event.payload["data"]["unreadCount"] == 1
 
 
+def _kinds(body: dict) -> dict[str, tuple[bool, bool]]:
+    return {k["kind"]: (k["enabled"], k["locked"]) for k in body["kinds"]}
+
+
+ALL_ON = {
+    "claim_under_review": (True, False),
+    "claim_approved": (True, True),
+    "claim_denied": (True, True),
+    "payment_received": (True, True),
+    "withdrawal_failed": (True, False),
+    "subscription_past_due": (True, False),
+    "proof_of_payment_requested": (True, True),
+}
+
+
 def test_push_preference(app, client, auth):
     r = client.get(URL + "/preferences", headers=auth("alice"))
-    assert r.status_code == 200 and r.json == {"pushEnabled": True}
+    assert r.status_code == 200 and r.json["pushEnabled"] is True
+    assert _kinds(r.json) == ALL_ON
+    assert {k["kind"]: k["title"] for k in r.json["kinds"]}["withdrawal_failed"] == (
+        "Withdrawal failed"
+    )
     with app.app_context():
         assert db.session.get(Member, "alice") is None  # reading wrote nothing
     r = client.put(URL + "/preferences", json={"pushEnabled": False}, headers=auth("alice"))
-    assert r.status_code == 200 and r.json == {"pushEnabled": False}
-    assert client.get(URL + "/preferences", headers=auth("alice")).json == {"pushEnabled": False}
-    assert client.get(URL + "/preferences", headers=auth("bob")).json == {"pushEnabled": True}
+    assert r.status_code == 200 and r.json["pushEnabled"] is False
+    assert client.get(URL + "/preferences", headers=auth("alice")).json["pushEnabled"] is False
+    assert client.get(URL + "/preferences", headers=auth("bob")).json["pushEnabled"] is True
     with app.app_context():
         assert db.session.get(Member, "alice").push_enabled is False
     r = client.put(URL + "/preferences", json={"pushEnabled": True}, headers=auth("alice"))
-    assert r.json == {"pushEnabled": True}
+    assert r.json["pushEnabled"] is True and _kinds(r.json) == ALL_ON
+
+
+def test_per_kind_switches(app, client, auth):
+    body = {"kinds": {"claim_under_review": False, "subscription_past_due": False}}
+    r = client.put(URL + "/preferences", json=body, headers=auth("alice"))
+    assert r.status_code == 200, r.json
+    assert r.json["pushEnabled"] is True  # the global switch is left as it was
+    expected = {
+        **ALL_ON,
+        "claim_under_review": (False, False),
+        "subscription_past_due": (False, False),
+    }
+    assert _kinds(r.json) == expected
+    assert _kinds(client.get(URL + "/preferences", headers=auth("alice")).json) == expected
+    assert _kinds(client.get(URL + "/preferences", headers=auth("bob")).json) == ALL_ON
+    # Both switches in one call; turning a locked kind "on" is accepted (it is on).
+    body = {"pushEnabled": False, "kinds": {"claim_under_review": True, "claim_approved": True}}
+    r = client.put(URL + "/preferences", json=body, headers=auth("alice"))
+    assert r.status_code == 200 and r.json["pushEnabled"] is False
+    assert _kinds(r.json) == {**expected, "claim_under_review": (True, False)}
+
+
+@pytest.mark.parametrize(
+    "kinds, named",
+    [
+        ({"claim_approved": False}, "claim_approved"),
+        ({"payment_received": False, "claim_under_review": False}, "payment_received"),
+        ({"no_such_kind": False}, "no_such_kind"),
+        ({"withdrawal_failed": False, "claim_paid": True}, "claim_paid"),
+    ],
+)
+def test_locked_and_unknown_kinds_are_refused_and_change_nothing(app, client, auth, kinds, named):
+    client.put(
+        URL + "/preferences", json={"kinds": {"withdrawal_failed": True}}, headers=auth("alice")
+    )
+    before = client.get(URL + "/preferences", headers=auth("alice")).json
+    r = client.put(
+        URL + "/preferences", json={"pushEnabled": False, "kinds": kinds}, headers=auth("alice")
+    )
+    assert r.status_code == 422
+    assert r.json["error"]["code"] == "INVALID_PAYLOAD"
+    assert named in r.json["error"]["message"] and named in r.json["error"]["details"]["kinds"]
+    assert client.get(URL + "/preferences", headers=auth("alice")).json == before
 
 
 @pytest.mark.parametrize(
@@ -198,6 +260,9 @@ def test_push_preference(app, client, auth):
         dict(json={"pushEnabled": None}),
         dict(json={}),
         dict(json={"pushEnabled": False, "sound": True}),
+        dict(json={"kinds": {"claim_under_review": "off"}}),
+        dict(json={"kinds": ["claim_under_review"]}),
+        dict(json={"kinds": None}),
         dict(json=[False]),
         dict(data="{", content_type="application/json"),
         dict(data="pushEnabled=false"),

@@ -20,7 +20,7 @@ def test_deliveries_and_attempts_of_an_event(push_app, fcm, auth):
         device("alice", TOKEN_I, "ios")
         fcm.fail(TOKEN_A, F.UNAVAILABLE(retry_after="20"))
         fcm.always(TOKEN_I, F.UNREGISTERED())
-        event_id = emit("alice", "claim_paid")
+        event_id = emit("alice", "payout_completed")
         now = utcnow()
         dispatch_push(now=now)
         dispatch_push(now=now + timedelta(seconds=20))
@@ -32,7 +32,7 @@ def test_deliveries_and_attempts_of_an_event(push_app, fcm, auth):
     body = r.json
     text = r.get_data(as_text=True)
     assert TOKEN_A not in text and TOKEN_I not in text  # tokens are masked
-    assert body["eventId"] == event_id and body["event"] == "claim_paid"
+    assert body["eventId"] == event_id and body["event"] == "payout_completed"
     assert body["userId"] == "alice" and body["pushState"] == "planned" and body["ack"] is None
     first = [d for d in body["deliveries"] if d["round"] == 0]
     by_platform = {d["platform"]: d for d in first}

@@ -69,9 +69,9 @@ def test_push_preference_holds_back_only_non_critical_events(pctx, fcm):
     assert db.session.get(OutboxEvent, quiet).push_state == PUSH_PLANNED
 
 
-def test_unacknowledged_claim_paid_is_pushed_again_then_stops(pctx, fcm):
+def test_unacknowledged_payout_completed_is_pushed_again_then_stops(pctx, fcm):
     dev = device("alice", "tok-repush-000001")
-    event_id = emit("alice", "claim_paid")
+    event_id = emit("alice", "payout_completed")
     now = utcnow()
     dispatch_push(now=now)
     rows = _deliveries(event_id)
@@ -110,7 +110,7 @@ def test_an_ack_cancels_the_pending_rounds(pctx, fcm):
 
 def test_an_ack_before_planning_still_stops_the_rounds(pctx, fcm):
     device("alice", "tok-early-000001")
-    event_id = emit("alice", "claim_paid")
+    event_id = emit("alice", "payout_completed")
     ack_event(db.session, _principal("alice"), event_id, via="rest")  # before any dispatch
     db.session.commit()
     now = utcnow()
@@ -132,7 +132,7 @@ def _live_socket(monkeypatch, hold=10.0):
 def test_a_live_socket_holds_the_critical_push_and_its_ack_cancels_it(pctx, fcm, monkeypatch):
     _live_socket(monkeypatch)
     device("alice", "tok-hold-0000001")
-    event_id = emit("alice", "claim_paid")
+    event_id = emit("alice", "payout_completed")
     now = utcnow()
     dispatch_push(now=now)
     assert fcm.sends() == []  # held for the socket ack
@@ -206,14 +206,14 @@ def test_messages_about_one_claim_to_one_device_go_in_order(pctx, fcm):
     claim = "clm_order"
     emit("alice", "claim_under_review", claim_id=claim)
     emit("alice", "claim_approved", claim_id=claim)
-    emit("alice", "claim_paid", claim_id=claim)
+    emit("alice", "payout_completed", claim_id=claim)
     for other in range(6):  # other claims travel concurrently
         emit("alice", "claim_approved", claim_id=f"clm_other{other}")
     dispatch_push()
     mine = [
         s.message["data"]["event"] for s in fcm.sends() if s.message["data"].get("claimId") == claim
     ]
-    assert mine == ["claim_under_review", "claim_approved", "claim_paid"]
+    assert mine == ["claim_under_review", "claim_approved", "payout_completed"]
     assert len(fcm.sends()) == 9
 
 
@@ -255,7 +255,7 @@ def test_the_log_backend_records_what_would_be_sent(app, client, auth, caplog):
 
 def test_run_pass_reports_when_the_next_delivery_is_due(pctx, fcm):
     device("alice", "tok-due-000001")
-    emit("alice", "claim_paid")
+    emit("alice", "payout_completed")
     now = utcnow()
     result = run_pass(db.session, sender_for(pctx), settings_for(pctx), now=now)
     assert result.processed == 1 and not result.more
