@@ -21,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: install
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app shield seed
-	$(BIN)/flask --app app shield demo-tokens
+	SHIELD_CONSOLE_BASE_URL=http://$(HOST):$(PORT) $(BIN)/flask --app app shield demo-tokens
 	SHIELD_SCHEDULER=$${SHIELD_SCHEDULER:-inprocess} $(BIN)/flask --app app run --host $(HOST) --port $(PORT) --no-reload --with-threads
 
 ## make test: the whole suite (SQLite unless DATABASE_URL points at PostgreSQL)

@@ -91,6 +91,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 BLUEPRINT_MODULES = (
     "shield.claims.api",
     "shield.claims.admin_api",
+    "shield.claims.admin_history_api",
     "shield.wallet.api",
     "shield.wallet.admin_api",
     "shield.subscriptions.api",
@@ -100,6 +101,7 @@ BLUEPRINT_MODULES = (
     "shield.feed.api",
     "shield.feed.admin_api",
     "shield.openapi",
+    "shield.console",
 )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from .auth import issue_token
+from .console import console_link
 
 shield_cli = AppGroup("shield", help="Shield developer commands.")
 
@@ -57,3 +60,6 @@ def demo_tokens_command() -> None:
     click.echo("\nDemo tokens (valid 7 days):")
     click.echo(f"  export MEMBER_TOKEN={member}")
     click.echo(f"  export ADMIN_TOKEN={admin}\n")
+    base = os.environ.get("SHIELD_CONSOLE_BASE_URL", "http://127.0.0.1:8000")
+    click.echo("Admin console (opens signed in as the demo admin):")
+    click.echo(f"  {console_link(base, admin)}\n")

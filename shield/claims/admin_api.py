@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import request
-from marshmallow import fields
-from sqlalchemy import select
+from marshmallow import Schema, fields
+from sqlalchemy import func, or_, select
 
 from models import Claim, db, utcnow
 from shield.api import admin_blueprint
@@ -13,6 +13,7 @@ from shield.idempotency import idempotent
 from shield.openapi import doc
 from shield.payouts.service import pay_claim
 from shield.requests import int_arg, json_body
+from shield.rules import DENIAL_CODES
 
 from . import service
 from .schemas import ApproveIn, ClaimOut, DenyIn, ProofRequestIn, ReviewIn
@@ -21,14 +22,40 @@ from .serialize import claim_json
 bp = admin_blueprint("admin_claims", __name__)
 
 STATUSES = ("submitted", "under_review", "approved", "paid", "denied")
+MAX_SEARCH = 64
 
 
 class AdminClaimOut(ClaimOut):
     member_id = fields.String(data_key="userId")
 
 
+class ClaimCountsOut(Schema):
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "claims per status; every status present, 0 when none"},
+    )
+    total = fields.Integer(required=True)
+
+
+class DenialCodeOut(Schema):
+    code = fields.String(required=True)
+    reason = fields.String(required=True)
+    appealable = fields.Boolean(required=True)
+
+
+class DenialCodesOut(Schema):
+    denial_codes = fields.List(fields.Nested(DenialCodeOut), data_key="denialCodes", required=True)
+
+
 @bp.get("/claims")
-@doc(summary="Claims by status, oldest first (the review queue)", response=AdminClaimOut, many=True)
+@doc(
+    summary="Claims by status, oldest first (the review queue); ?q= a ticket number prefix "
+    "or a member id",
+    response=AdminClaimOut,
+    many=True,
+)
 def list_claims():
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
@@ -38,6 +65,13 @@ def list_claims():
     query = select(Claim).order_by(Claim.submitted_at.asc(), Claim.id.asc())
     if status:
         query = query.where(Claim.status == status)
+    search = (request.args.get("q") or "").strip()
+    if len(search) > MAX_SEARCH:
+        raise ApiError(f"q must be at most {MAX_SEARCH} characters.", status=400)
+    if search:
+        query = query.where(
+            or_(Claim.ticket_number.startswith(search, autoescape=True), Claim.member_id == search)
+        )
     claims = db.session.execute(query.limit(limit).offset(offset)).scalars().all()
     now = utcnow()
     return {
@@ -46,6 +80,25 @@ def list_claims():
         "limit": limit,
         "offset": offset,
     }
+
+
+@bp.get("/claims/counts")
+@doc(summary="How many claims are in each status", response=ClaimCountsOut)
+def claim_counts():
+    rows = db.session.execute(select(Claim.status, func.count()).group_by(Claim.status)).all()
+    found = dict(rows)
+    counts = {status: int(found.get(status, 0)) for status in STATUSES}
+    return ClaimCountsOut().dump({"counts": counts, "total": sum(counts.values())})
+
+
+@bp.get("/denial-codes")
+@doc(summary="The denial codes a claim can be denied with (domain.md)", response=DenialCodesOut)
+def denial_codes():
+    codes = [
+        {"code": d.code, "reason": d.reason, "appealable": d.appealable}
+        for d in DENIAL_CODES.values()
+    ]
+    return DenialCodesOut().dump({"denial_codes": codes})
 
 
 @bp.get("/claims/<claim_id>")

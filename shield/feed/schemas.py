@@ -6,18 +6,9 @@ import json
 
 from marshmallow import Schema, fields
 
+from shield.events.schemas import EventMessageOut
 from shield.fields import Timestamp
 from shield.push.messages import mask_token
-
-
-class EventMessageOut(Schema):
-    """A spec envelope plus `id` and `seq` (the same message every channel sends)."""
-
-    event = fields.String(required=True)
-    timestamp = fields.String(required=True)
-    data = fields.Dict(required=True)
-    id = fields.String(required=True)
-    seq = fields.Integer(required=True)
 
 
 class FeedOut(Schema):
