@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# Unset SHIELD_ENV means production (built-in JWT secret and simulated providers refused);
+# these targets are for a developer's machine, so they default to development.
+SHIELD_ENV ?= development
+export SHIELD_ENV
 
 .PHONY: install run test test-sqlite test-postgres lint format migrate bench bench-quick jobs clean
 
@@ -26,13 +30,13 @@ run: install
 
 ## make test: the whole suite (SQLite unless DATABASE_URL points at PostgreSQL)
 test: install
-	$(BIN)/python -m pytest
+	SHIELD_ENV=test $(BIN)/python -m pytest
 
 test-sqlite: install
-	env -u DATABASE_URL $(BIN)/python -m pytest
+	env -u DATABASE_URL SHIELD_ENV=test $(BIN)/python -m pytest
 
 test-postgres: install
-	DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest
+	DATABASE_URL=$(PG_URL) SHIELD_ENV=test $(BIN)/python -m pytest
 
 ## make jobs: the scheduler as its own process (production shape)
 jobs: install

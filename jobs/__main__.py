@@ -147,9 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         list_jobs(args.jobs)
         return 0
     from app import create_app
+    from shield.config import ConfigError
 
     # This process is the scheduler: never start a second one inside create_app().
-    app = create_app(SHIELD_SCHEDULER="off")
+    try:
+        app = create_app(SHIELD_SCHEDULER="off")
+    except ConfigError as exc:
+        print(f"python -m jobs: cannot start: {exc}", file=sys.stderr)
+        return 2
     try:
         return run_once(app, args.jobs) if args.once else run_forever(app, args.jobs)
     finally:

@@ -5,10 +5,30 @@ from __future__ import annotations
 import logging
 import os
 
+import click
+
 log = logging.getLogger(__name__)
 
 DEV_JWT_SECRET = "shield-dev-secret-not-for-production"  # noqa: S105 (documented dev default)
 SERVER_VERSION = "1.0.0"
+
+PRODUCTION = "production"
+ENVIRONMENTS = ("development", "test", PRODUCTION)
+# Environments where the built-in secret and the simulated providers are the defaults.
+LOCAL_ENVIRONMENTS = ("development", "test")
+MIN_HS256_SECRET_BYTES = 32
+
+
+class ConfigError(RuntimeError, click.ClickException):
+    """A setting that keeps the service from starting. The message is one line that says
+    what to set; the Flask CLI prints it as `Error: ...` and exits 1, `python -m jobs`
+    prints it and exits 2, a WSGI server fails to boot the worker."""
+
+    def __init__(self, message: str):
+        click.ClickException.__init__(self, message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -31,7 +51,8 @@ def from_env(env: os._Environ | dict | None = None) -> dict:
     """Read every setting the service knows from environment variables."""
     env = os.environ if env is None else env
     return {
-        "SHIELD_ENV": env.get("SHIELD_ENV", "development"),
+        # Unset means production: a forgotten setting must never open the development doors.
+        "SHIELD_ENV": env.get("SHIELD_ENV") or PRODUCTION,
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL")),
         "SHIELD_JWT_SECRET": env.get("SHIELD_JWT_SECRET") or None,
         "SHIELD_JWT_PUBLIC_KEY": env.get("SHIELD_JWT_PUBLIC_KEY") or None,
@@ -54,8 +75,28 @@ def from_env(env: os._Environ | dict | None = None) -> dict:
     }
 
 
+def resolve_env(config: dict) -> str:
+    """Normalise SHIELD_ENV to one of ENVIRONMENTS (any case); refuse anything else."""
+    raw = config.get("SHIELD_ENV") or PRODUCTION
+    name = str(raw).strip().lower()
+    if name not in ENVIRONMENTS:
+        raise ConfigError(
+            f"SHIELD_ENV={raw!r} is not known: set SHIELD_ENV to development, test or "
+            "production (unset means production)"
+        )
+    config["SHIELD_ENV"] = name
+    return name
+
+
+def is_local(config) -> bool:
+    """True in development and test, where demo defaults are allowed."""
+    return config.get("SHIELD_ENV") in LOCAL_ENVIRONMENTS
+
+
 def resolve_jwt(config: dict) -> None:
-    """Pick the JWT key and algorithm; refuse the built-in dev secret in production."""
+    """Pick the JWT key and algorithm. The built-in secret is for development and test
+    only; production needs a key, and an HS256 secret of at least 32 bytes."""
+    env = resolve_env(config)
     if config.get("SHIELD_JWT_PUBLIC_KEY"):
         config["SHIELD_JWT_ALGORITHM"] = "RS256"
         config["SHIELD_JWT_VERIFY_KEY"] = config["SHIELD_JWT_PUBLIC_KEY"]
@@ -64,16 +105,28 @@ def resolve_jwt(config: dict) -> None:
     config["SHIELD_JWT_ALGORITHM"] = "HS256"
     secret = config.get("SHIELD_JWT_SECRET")
     if not secret:
-        if config.get("SHIELD_ENV") == "production":
-            raise RuntimeError(
-                "SHIELD_JWT_SECRET or SHIELD_JWT_PUBLIC_KEY must be set in production"
+        if env == PRODUCTION:
+            raise ConfigError(
+                "no JWT key in production: set SHIELD_JWT_SECRET (HS256, at least "
+                f"{MIN_HS256_SECRET_BYTES} bytes) or SHIELD_JWT_PUBLIC_KEY (RS256), "
+                "or SHIELD_ENV=development for local use"
             )
         log.warning(
-            "\n%s\nUSING THE BUILT-IN DEVELOPMENT JWT SECRET. Set SHIELD_JWT_SECRET (HS256) or "
-            "SHIELD_JWT_PUBLIC_KEY (RS256) for anything but local development.\n%s",
+            "\n%s\nUSING THE BUILT-IN DEVELOPMENT JWT SECRET (SHIELD_ENV=%s). Set "
+            "SHIELD_JWT_SECRET (HS256) or SHIELD_JWT_PUBLIC_KEY (RS256) for anything but "
+            "local development.\n%s",
             "!" * 78,
+            env,
             "!" * 78,
         )
         secret = DEV_JWT_SECRET
+    elif env == PRODUCTION and (
+        secret == DEV_JWT_SECRET or len(secret.encode()) < MIN_HS256_SECRET_BYTES
+    ):
+        raise ConfigError(
+            f"SHIELD_JWT_SECRET is too weak for production: set it to a random value of at "
+            f"least {MIN_HS256_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`), "
+            "not the built-in one"
+        )
     config["SHIELD_JWT_VERIFY_KEY"] = secret
     config["SHIELD_JWT_SIGN_KEY"] = secret

@@ -22,6 +22,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 BASE_URL = database_url(os.environ.get("DATABASE_URL"))
 ON_POSTGRES = bool(BASE_URL and BASE_URL.startswith("postgresql"))
 REDIS_URL = os.environ.get("SHIELD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Unset SHIELD_ENV means production; the suite (and anything it starts that inherits this
+# environment) runs as `test`. Tests of production pass SHIELD_ENV explicitly.
+os.environ["SHIELD_ENV"] = "test"
 
 
 def pytest_configure(config):
@@ -81,6 +84,7 @@ def _schema(database_uri):
 def _test_config(database_uri: str) -> dict:
     return {
         "TESTING": True,
+        "SHIELD_ENV": "test",
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "SHIELD_JWT_SECRET": TEST_SECRET,
         "SHIELD_JWT_PUBLIC_KEY": None,

@@ -24,6 +24,7 @@ def process_env(database_uri: str, **settings: str) -> dict[str, str]:
     }
     env.update(
         DATABASE_URL=database_uri,
+        SHIELD_ENV="test",
         SHIELD_JWT_SECRET=TEST_SECRET,
         PYTHONUNBUFFERED="1",
         **settings,

@@ -6,7 +6,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app import create_app
 from shield.auth import issue_token
 from tests.conftest import TEST_SECRET
 
@@ -106,13 +105,6 @@ def test_rs256_public_key(make_app):
     # The classic confusion attack: HS256 signed with the public key must fail.
     forged = jwt.encode({"sub": "alice", "exp": exp}, TEST_SECRET, algorithm="HS256")
     assert client.get(CLAIMS, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
-
-
-def test_production_refuses_dev_secret(monkeypatch):
-    for name in ("SHIELD_JWT_SECRET", "SHIELD_JWT_PUBLIC_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    with pytest.raises(RuntimeError, match="SHIELD_JWT_SECRET"):
-        create_app({"SHIELD_ENV": "production", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
 
 
 def test_first_use_creates_member(client, auth, app):
