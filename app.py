@@ -98,6 +98,7 @@ BLUEPRINT_MODULES = (
     "shield.subscriptions.admin_api",
     "shield.notifications.api",
     "shield.devices.api",
+    "shield.devices.admin_api",
     "shield.feed.api",
     "shield.feed.admin_api",
     "shield.openapi",

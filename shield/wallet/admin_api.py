@@ -17,9 +17,33 @@ from .schemas import (
     AdminWithdrawalOut,
     CompleteWithdrawalIn,
     FailWithdrawalIn,
+    TransactionPageOut,
+    WalletOut,
 )
 
 bp = admin_blueprint("admin_wallet", __name__)
+
+MAX_PAGE = 100
+
+
+@bp.get("/members/<member_id>/wallet")
+@doc(summary="A member's balance, newest transactions and recent withdrawals", response=WalletOut)
+def member_wallet(member_id: str):
+    return WalletOut().dump(service.wallet_view(db.session, member_id))
+
+
+@bp.get("/members/<member_id>/wallet/transactions")
+@doc(
+    summary="A member's wallet statement, newest first; pass nextCursor as `before`",
+    response=TransactionPageOut,
+)
+def member_transactions(member_id: str):
+    limit = int_arg("limit", 50, minimum=1, maximum=MAX_PAGE)
+    before = request.args.get("before") or None
+    page, cursor = service.list_transactions(db.session, member_id, limit, before)
+    return TransactionPageOut().dump(
+        {"transactions": page, "count": len(page), "limit": limit, "next_cursor": cursor}
+    )
 
 
 @bp.get("/withdrawals")

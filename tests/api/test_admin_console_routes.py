@@ -110,3 +110,64 @@ def test_no_inline_script_or_foreign_host_in_the_files(app):
         assert "http://" not in text and "https://" not in text, path.name
         if path.suffix == ".html":
             assert "<script>" not in text and " on" + "click=" not in text
+
+
+def test_member_wallet_statement_and_devices_for_admins(app, client, auth):
+    with app.app_context():
+        subscribe("alice")
+        db.session.remove()
+    admin = auth("root", admin=True)
+    claim_id = _submit(client, auth, "alice", amount=90)
+    for action in ("approve", "pay"):
+        response = client.post(
+            f"{ADMIN}/claims/{claim_id}/{action}", headers={**admin, "Idempotency-Key": action}
+        )
+        assert response.status_code == 200
+    token = "device-token-" + "x" * 40 + "LAST5678"
+    assert (
+        client.post(
+            "/shield/v1/devices",
+            json={"token": token, "platform": "ios"},
+            headers=auth("alice"),
+        ).status_code
+        == 201
+    )
+
+    wallet = client.get(f"{ADMIN}/members/alice/wallet", headers=admin).get_json()
+    mine = client.get("/shield/v1/wallet", headers=auth("alice")).get_json()
+    assert wallet == mine and float(wallet["balance"]) > 0
+    statement = client.get(f"{ADMIN}/members/alice/wallet/transactions", headers=admin).get_json()
+    assert [t["type"] for t in statement["transactions"]] == ["payout"]
+    assert statement["transactions"][0]["claimId"] == claim_id
+    bad = client.get(f"{ADMIN}/members/alice/wallet/transactions?before=nope", headers=admin)
+    assert bad.status_code == 400
+    assert (
+        client.get(f"{ADMIN}/members/bob/wallet/transactions", headers=admin).get_json()[
+            "transactions"
+        ]
+        == []
+    )
+
+    devices = client.get(f"{ADMIN}/members/alice/devices", headers=admin)
+    assert [d["tokenSuffix"] for d in devices.get_json()["devices"]] == ["LAST5678"]
+    assert token.encode() not in devices.data
+    for path in ("/members/alice/wallet", "/members/alice/devices"):
+        assert client.get(ADMIN + path, headers=auth("alice")).status_code == 403
+
+
+def test_demo_tokens_print_a_console_link(app):
+    from urllib.parse import urlsplit
+
+    result = app.test_cli_runner().invoke(args=["shield", "demo-tokens"])
+    assert result.exit_code == 0, result.output
+    link = next(line.strip() for line in result.output.splitlines() if "/shield/admin/" in line)
+    parts = urlsplit(link)
+    assert parts.path == "/shield/admin/" and parts.query == ""
+    admin_token = next(
+        line.split("=", 1)[1] for line in result.output.splitlines() if "ADMIN_TOKEN=" in line
+    )
+    assert parts.fragment == f"token={admin_token}"
+    response = app.test_client().get(
+        f"{ADMIN}/claims/counts", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert response.status_code == 200

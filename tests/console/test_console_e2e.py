@@ -13,24 +13,10 @@ import requests
 from playwright.sync_api import expect
 
 from models import Claim, db
-from tests.factories import claim_body, subscribe
+from tests.console.steps import POLL_SECONDS, open_console, submit
+from tests.factories import subscribe
 
-POLL_SECONDS = 2.0  # feed.js POLL_MS
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console.png"
-
-
-def _submit(base: str, headers: dict, **overrides) -> dict:
-    response = requests.post(
-        f"{base}/shield/v1/claims", json=claim_body(**overrides), headers=headers, timeout=10
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def _open_console(page, base: str, admin_token: str):
-    page.goto(f"{base}/shield/admin/#token={admin_token}")
-    expect(page.locator("#app")).to_be_visible()
-    expect(page.locator("#live-status")).to_contain_text("Live")
 
 
 def test_submitted_claim_arrives_live_and_is_approved_once(app, live_server, page, token):
@@ -38,14 +24,14 @@ def test_submitted_claim_arrives_live_and_is_approved_once(app, live_server, pag
         subscribe("alice", "pro")
     member = {"Authorization": f"Bearer {token('alice')}"}
     admin_token = token("root", admin=True)
-    _open_console(page, live_server, admin_token)
+    open_console(page, live_server, admin_token)
     assert "token=" not in page.url  # read from the fragment, then removed
     assert page.evaluate("sessionStorage.getItem('shield.adminToken')") == admin_token
 
     first = requests.get(f"{live_server}/shield/v1/claims", headers=member, timeout=10)
     etag = first.headers["ETag"]
 
-    claim = _submit(live_server, member, ticketNumber="LIVE-0001")
+    claim = submit(live_server, member, ticketNumber="LIVE-0001")
     started = time.monotonic()
     row = page.locator(f"#queue-body tr[data-claim-id='{claim['claimId']}']")
     expect(row).to_be_visible(timeout=(POLL_SECONDS + 1.5) * 1000)
@@ -101,8 +87,8 @@ def test_invalid_transition_is_shown_in_words_and_changes_nothing(app, live_serv
     with app.app_context():
         subscribe("bob")
     member = {"Authorization": f"Bearer {token('bob')}"}
-    claim = _submit(live_server, member, ticketNumber="BAD-0001")
-    _open_console(page, live_server, token("root", admin=True))
+    claim = submit(live_server, member, ticketNumber="BAD-0001")
+    open_console(page, live_server, token("root", admin=True))
     page.get_by_role("button", name="BAD-0001").click()
     expect(page.locator("#claim-title")).to_contain_text("submitted")
     pay = page.get_by_role("button", name="Pay")
@@ -120,10 +106,8 @@ def test_invalid_transition_is_shown_in_words_and_changes_nothing(app, live_serv
 def test_deny_with_a_code_from_the_rules(app, live_server, page, token):
     with app.app_context():
         subscribe("carol")
-    claim = _submit(
-        live_server, {"Authorization": f"Bearer {token('carol')}"}, ticketNumber="DNY-1"
-    )
-    _open_console(page, live_server, token("root", admin=True))
+    claim = submit(live_server, {"Authorization": f"Bearer {token('carol')}"}, ticketNumber="DNY-1")
+    open_console(page, live_server, token("root", admin=True))
     page.get_by_role("button", name="DNY-1").click()
     page.get_by_label("Denial code").select_option("D005")
     expect(page.locator("#deny-code-help")).to_contain_text("Appealable")

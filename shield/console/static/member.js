@@ -1,5 +1,5 @@
-// A member: subscription (plan and status changes), withdrawals (manual complete / fail),
-// and the pushes sent to their devices (tokens masked by the API).
+// A member: subscription (plan and status changes), wallet statement, withdrawals (manual
+// complete / fail), devices and the pushes sent to them (tokens masked by the API).
 import { ApiError, get } from "./api.js";
 import { describe, runAction } from "./action.js";
 import { $, definitions, el, fill, say } from "./dom.js";
@@ -78,6 +78,29 @@ async function loadMember() {
   }
   const withdrawals = (await get(`/admin/withdrawals?userId=${id}&limit=200`)).withdrawals;
   fill($("member-withdrawals"), withdrawals.length ? withdrawals.map(withdrawalRow) : el("tr", {}, el("td", { colspan: "4" }, "No withdrawals.")));
+  const [wallet, statement, devices] = await Promise.all([
+    get(`/admin/members/${id}/wallet`),
+    get(`/admin/members/${id}/wallet/transactions?limit=50`),
+    get(`/admin/members/${id}/devices`),
+  ]);
+  $("member-balance").textContent =
+    `Balance $${wallet.balance}, pending withdrawals $${wallet.pendingWithdrawalAmount}`;
+  fill(
+    $("member-transactions"),
+    statement.transactions.length
+      ? statement.transactions.map((t) =>
+          el("tr", {}, el("td", {}, t.createdAt), el("td", {}, t.type), el("td", {}, "$" + t.amount), el("td", {}, t.description)),
+        )
+      : el("tr", {}, el("td", { colspan: "4" }, "No transactions.")),
+  );
+  fill(
+    $("member-devices"),
+    devices.devices.length
+      ? devices.devices.map((d) =>
+          el("li", {}, `${d.platform} device ending …${d.tokenSuffix} (${d.active ? "active" : "inactive"}, last seen ${d.lastSeenAt})`),
+        )
+      : el("li", {}, "No devices."),
+  );
   const deliveries = (await get(`/admin/push/deliveries?userId=${id}&limit=50`)).deliveries;
   fill(
     $("member-deliveries"),
