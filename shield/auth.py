@@ -14,6 +14,7 @@ from flask import current_app, g, request
 from models.member import ROLE_ADMIN, ROLE_MEMBER
 
 from .errors import AuthError, Forbidden
+from .requests import storable_text
 
 TOKEN_CACHE_KEY = "shield.token_cache"  # noqa: S105 (an extensions key, not a secret)
 
@@ -34,7 +35,13 @@ class Principal:
 
 def decode_token(token: str, config) -> Principal:
     """Verify a JWT with the pinned algorithm; raise AuthError with the spec code."""
-    options = {"require": ["exp", "sub"], "verify_aud": bool(config.get("SHIELD_JWT_AUDIENCE"))}
+    # `exp` is checked here, not by PyJWT, which reads it with int(): "1999999999", 1e20 and
+    # true pass there and fail later.
+    options = {
+        "require": ["exp", "sub"],
+        "verify_aud": bool(config.get("SHIELD_JWT_AUDIENCE")),
+        "verify_exp": False,
+    }
     try:
         claims = jwt.decode(
             token,
@@ -45,13 +52,14 @@ def decode_token(token: str, config) -> Principal:
             leeway=config.get("SHIELD_JWT_LEEWAY", 0),
             options=options,
         )
-    except jwt.ExpiredSignatureError:
-        raise AuthError("The token has expired.", code="AUTH_EXPIRED") from None
     except jwt.PyJWTError:
         raise AuthError("The token is not valid.") from None
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 128:
+    if not isinstance(sub, str) or not sub or len(sub) > 128 or not _printable(sub):
         raise AuthError("The token has no usable subject.")
+    expires_at = _expiry(claims.get("exp"))
+    if expires_at.timestamp() <= time.time() - config.get("SHIELD_JWT_LEEWAY", 0):
+        raise AuthError("The token has expired.", code="AUTH_EXPIRED")
     role = claims.get("role")
     roles = claims.get("roles")
     is_admin = role == ROLE_ADMIN or (isinstance(roles, list) and ROLE_ADMIN in roles)
@@ -60,8 +68,25 @@ def decode_token(token: str, config) -> Principal:
         id=sub,
         role=ROLE_ADMIN if is_admin else ROLE_MEMBER,
         email=email,
-        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        expires_at=expires_at,
     )
+
+
+# Far enough ahead for any real token, near enough that datetime and every database can hold it.
+MAX_EXP = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _expiry(exp) -> datetime:
+    """The `exp` claim as a datetime; a string, bool, NaN or far-off number is AUTH_INVALID."""
+    # PyJWT checks `exp` with int(), so "1999999999" and 1e20 reach here.
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 <= exp < MAX_EXP:
+        raise AuthError("The token's expiry is not a NumericDate.")
+    return datetime.fromtimestamp(exp, UTC)
+
+
+def _printable(text: str) -> bool:
+    """No control characters (NUL and friends) and valid UTF-8: safe for columns and logs."""
+    return text.isprintable() and storable_text(text)
 
 
 def bearer_or_none(header: str | None) -> str | None:

@@ -20,8 +20,9 @@ class Money(fields.Field):
         return dollars(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValidationError("Must be an amount in dollars, like 45.5.")
+        # A JSON number only: "85" (a string) is refused, as the API document says.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError("Must be a JSON number of dollars, like 45.5.")
         try:
             cents = to_cents(value)
         except ValueError as exc:

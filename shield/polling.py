@@ -137,28 +137,38 @@ def current_etag(member_id: str, item: str, state: tuple, now: datetime) -> str 
     return make_etag(member_id, item, version, valid_until)
 
 
-def names_etag(if_none_match: str | None, etag: str) -> bool:
-    """Whether an If-None-Match value names `etag` (weak comparison, as RFC 9110)."""
+def names_etag(if_none_match: str | None, etag: str, *, exists: bool = True) -> bool:
+    """Whether an If-None-Match value names `etag` (weak comparison, as RFC 9110).
+
+    `*` matches only a representation known to exist (`exists`): before a claim is looked
+    up, `*` must not turn a 404 into a 304.
+    """
     if not if_none_match:
         return False
-    if if_none_match == etag or if_none_match.strip() == "*":
+    if if_none_match == etag:
         return True
+    if if_none_match.strip() == "*":
+        return exists
     return etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
 
 
-def etag_matches(etag: str) -> bool:
+def etag_matches(etag: str, *, exists: bool = True) -> bool:
     """Whether the request's If-None-Match names `etag`."""
-    return names_etag(request.environ.get("HTTP_IF_NONE_MATCH"), etag)
+    return names_etag(request.environ.get("HTTP_IF_NONE_MATCH"), etag, exists=exists)
 
 
 Builder = Callable[[datetime], tuple[object, datetime | None]]
 
 
-def conditional_get(resource: str, item: str, build: Builder) -> Response:
+def conditional_get(
+    resource: str, item: str, build: Builder, *, always_exists: bool = True
+) -> Response:
     """Answer a GET of a member's resource: 304 on a matching If-None-Match, else 200.
 
     `build(now)` returns the JSON body and the next instant a clock-derived field in it
-    changes (None when nothing in it depends on the clock).
+    changes (None when nothing in it depends on the clock); it raises 404 for a missing item.
+    `always_exists=False` (one claim by id) keeps `If-None-Match: *` from answering 304
+    before `build` has found the item.
     """
     principal = g.principal
     store = version_store()
@@ -169,7 +179,7 @@ def conditional_get(resource: str, item: str, build: Builder) -> Response:
         version, valid_until = state
         etag = current_etag(principal.id, item, state, now)
         if etag is not None:
-            if etag_matches(etag):
+            if etag_matches(etag, exists=always_exists):
                 return not_modified(etag)
             bodies = body_cache()
             cached = bodies.get((etag, request.full_path)) if bodies is not None else None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import request
 
 from .errors import ApiError
 
 MAX_SQL_INT = 2**63 - 1
+# No body or frame the API takes nests deeper than a few levels; 32 leaves room and keeps
+# every later walk over the value (hashing, storing, logging) far from Python's recursion limit.
+MAX_JSON_DEPTH = 32
 
 
 def json_body(*, optional: bool = False) -> dict:
@@ -19,17 +24,23 @@ def json_body(*, optional: bool = False) -> dict:
             code="UNSUPPORTED_MEDIA_TYPE",
             status=415,
         )
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError("The body is not valid JSON.", status=400)
+    data = parse_json(_body_bytes())
     if not isinstance(data, dict):
         raise ApiError("The body must be a JSON object.", status=400)
-    if not _storable(data):
-        raise ApiError(
-            "The body contains characters that cannot be stored (NUL or an unpaired surrogate).",
-            status=400,
-        )
     return data
+
+
+def _body_bytes() -> bytes:
+    """The raw body; over MAX_CONTENT_LENGTH, 413 also for a chunked body of unknown length.
+
+    Werkzeug reads a body without Content-Length only up to the limit and returns the cut
+    text, which would read as invalid JSON; one more read tells whether there was more.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if limit is not None and len(raw) >= limit and request.content_length is None:
+        request.stream.read(1)  # raises RequestEntityTooLarge (413) when the body went on
+    return raw
 
 
 def storable_text(value: str) -> bool:
@@ -43,14 +54,40 @@ def storable_text(value: str) -> bool:
     return True
 
 
-def _storable(data) -> bool:
-    if isinstance(data, str):
-        return storable_text(data)
-    if isinstance(data, dict):
-        return all(storable_text(k) and _storable(v) for k, v in data.items())
-    if isinstance(data, list):
-        return all(_storable(v) for v in data)
-    return True
+def parse_json(raw: bytes | str):
+    """Decode a JSON body or frame, or raise 400: not JSON, too deep, or not storable text."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: thousands of levels
+        raise ApiError("The body is not valid JSON.", status=400) from None
+    problem = json_problem(value)
+    if problem:
+        raise ApiError(problem, status=400)
+    return value
+
+
+def json_problem(value) -> str | None:
+    """What makes a decoded JSON value unacceptable, walking it without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not storable_text(item):
+                return UNSTORABLE
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return f"The body nests deeper than {MAX_JSON_DEPTH} levels."
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if not storable_text(key):
+                        return UNSTORABLE
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+UNSTORABLE = "The body contains characters that cannot be stored (NUL or an unpaired surrogate)."
 
 
 def reject_unstorable_input() -> None:

@@ -37,7 +37,7 @@ def get_claim(claim_id: str):
         claim = service.get_member_claim(db.session, member_id, claim_id)
         return claim_json(claim, now), service.next_clock_change(db.session, member_id, now)
 
-    return conditional_get("claims", f"claim:{claim_id}", build)
+    return conditional_get("claims", f"claim:{claim_id}", build, always_exists=False)
 
 
 @bp.post("/claims")

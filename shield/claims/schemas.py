@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import Schema, fields, pre_load, validate
 
 from shield.fields import Money, Timestamp
 from shield.rules import DENIAL_CODES
 
 MAX_CLAIM_CENTS = 1_000_000  # $10,000: larger tickets go to support, not the app
+# No ticket the app can be asked to cover is older; later than today is refused by the service
+# (it knows the request's clock).
+EARLIEST_TICKET_DATE = date(2000, 1, 1)
 
 
 class ClaimIn(Schema):
@@ -24,7 +29,13 @@ class ClaimIn(Schema):
     violation_type = fields.String(
         data_key="violationType", required=True, validate=validate.Length(min=1, max=128)
     )
-    ticket_date = fields.Date(data_key="ticketDate", required=True)
+    ticket_date = fields.Date(
+        data_key="ticketDate",
+        required=True,
+        validate=validate.Range(
+            min=EARLIEST_TICKET_DATE, error="Must be a date from 2000-01-01 to today."
+        ),
+    )
 
     @pre_load
     def _strip_ticket_number(self, data, **kwargs):

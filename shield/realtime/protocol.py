@@ -12,6 +12,7 @@ from datetime import datetime
 
 from models import utcnow
 from shield.events import ACK_OPTIONAL, ACK_REQUIRED, message
+from shield.requests import json_problem
 from shield.wire import iso
 
 AUTH_EXPIRED = "AUTH_EXPIRED"
@@ -103,6 +104,9 @@ def parse(raw) -> ClientFrame:
         raise FrameError(INVALID_PAYLOAD, "The frame is not valid JSON.") from None
     if not isinstance(value, dict):
         raise FrameError(INVALID_PAYLOAD, "A frame is a JSON object with an `event` name.")
+    problem = json_problem(value)
+    if problem:
+        raise FrameError(INVALID_PAYLOAD, problem.replace("The body", "The frame"))
     name = value.get("event")
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise FrameError(INVALID_PAYLOAD, "A frame needs an `event` name.")

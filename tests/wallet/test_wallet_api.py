@@ -58,7 +58,7 @@ def test_wallet_shape_after_payout_and_withdrawal(client, auth, fund, withdraw):
     assert payout["claimId"] == claim_id and payout["payoutId"].startswith("pay_")
     assert payout["withdrawalId"] is None and _is_utc(payout["createdAt"])
 
-    r = withdraw("alice", "45.50", last_four="0042")
+    r = withdraw("alice", 45.50, last_four="0042")
     assert r.status_code == 201, r.json
     created = r.json
     assert set(created) == WITHDRAWAL_KEYS
