@@ -90,15 +90,17 @@ def classify(status: int, body: str, headers: Mapping[str, str]) -> SendResult:
         return SendResult(SENT, 200, message_id=name)
     code, rpc_status, message, fields = _error_parts(body)
     key = code or rpc_status
-    if status == 404 or code == "UNREGISTERED":
-        return SendResult(TOKEN_DEAD, status, code or "UNREGISTERED", message)
+    # A token's fate is decided only by FCM's own errorCode detail: a 404 from a wrong
+    # endpoint or a proxy's HTML page says nothing about the device.
+    if code in ("UNREGISTERED", "SENDER_ID_MISMATCH"):
+        return SendResult(TOKEN_DEAD, status, code, message)
+    if status == 404:
+        return SendResult(RETRYABLE, status, key or "HTTP_404_NOT_FCM", message, retry_after)
     if status == 403:
-        if code == "SENDER_ID_MISMATCH":
-            return SendResult(TOKEN_DEAD, status, code, message)
         # PERMISSION_DENIED for the project (API disabled, missing role): not the token's fault.
         return SendResult(RETRYABLE, status, key or "PERMISSION_DENIED", message, retry_after)
     if status == 400:
-        if _is_token_problem(message, fields):
+        if code == "INVALID_ARGUMENT" and _is_token_problem(message, fields):
             return SendResult(
                 TOKEN_DEAD,
                 status,

@@ -43,8 +43,9 @@ TTL = re.compile(r"^\d+(\.\d{1,9})?s$")
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: dict
+    body: dict | str
     headers: dict = field(default_factory=dict)
+    content_type: str = "application/json; charset=UTF-8"
 
 
 def _error(
@@ -74,6 +75,17 @@ def _error(
 # The errors FCM documents, with the bodies it sends.
 def UNREGISTERED() -> Reply:  # noqa: N802
     return _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED")
+
+
+def PROXY_404_HTML() -> Reply:  # noqa: N802
+    """What a wrong endpoint or a proxy in the way answers: a 404 page, no FCM errorCode."""
+    page = "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>"
+    return Reply(404, page, content_type="text/html")
+
+
+def NOT_FOUND_WITHOUT_CODE() -> Reply:  # noqa: N802
+    """A Google-style 404 JSON error with no FcmError detail (a wrong project or URL path)."""
+    return _error(404, "NOT_FOUND", "Requested entity was not found.")
 
 
 def INVALID_TOKEN() -> Reply:  # noqa: N802
@@ -227,10 +239,11 @@ class _Connection(asyncio.Protocol):
             self.fake._arrived(lambda: self._write(self.fake._answer(path, headers, raw)))
 
     def _write(self, reply: Reply) -> None:
-        payload = json.dumps(reply.body).encode()
+        body = reply.body
+        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
         lines = [
             f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
-            "Content-Type: application/json; charset=UTF-8",
+            f"Content-Type: {reply.content_type}",
             f"Content-Length: {len(payload)}",
             *(f"{name}: {value}" for name, value in reply.headers.items()),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from jobs.push import dispatch_push
@@ -149,6 +150,37 @@ def test_a_bad_payload_fails_for_good_keeps_the_token_and_logs_a_bug(pctx, fcm, 
     emit("alice", "claim_under_review")  # the token still works for the next push
     dispatch_push(now=now + timedelta(hours=1))
     assert fcm.sends("tok-payload-gggggg")[-1].status == 200
+
+
+@pytest.mark.parametrize("reply", [F.PROXY_404_HTML, F.NOT_FOUND_WITHOUT_CODE])
+def test_a_404_without_an_fcm_error_code_keeps_the_token_and_delivers_later(pctx, fcm, reply):
+    # A wrong SHIELD_FCM_ENDPOINT or a proxy's 404 page says nothing about the device.
+    token = "tok-404-html-kkkkkk"
+    dev = device("alice", token)
+    fcm.always(token, reply())
+    event_id = emit("alice", "claim_approved")
+    now = utcnow()
+    dispatch_push(now=now)
+    dlv = _delivery(event_id, dev)
+    assert dlv.status == PENDING and db.session.get(Device, dev).active is True
+    [attempt] = _attempts(dlv.id)
+    assert attempt.http_status == 404 and attempt.outcome == "retry"
+    fcm.always(token, None)  # the endpoint is fixed
+    dispatch_push(now=now + timedelta(hours=1))
+    db.session.expire_all()
+    assert _delivery(event_id, dev).status == SENT
+    assert db.session.get(Device, dev).active is True
+    assert fcm.delivered()[(token, event_id)] == 1
+
+
+def test_invalid_argument_text_without_fcm_code_keeps_the_token(pctx, fcm):
+    # Only FCM's errorCode decides: a 400 that merely mentions a registration token does not.
+    token = "tok-400-nocode-llllll"
+    dev = device("alice", token)
+    fcm.fail(token, F._error(400, "INVALID_ARGUMENT", "The registration token is not valid"))
+    emit("alice", "claim_approved")
+    dispatch_push(now=utcnow())
+    assert db.session.get(Device, dev).active is True
 
 
 def test_permission_denied_without_sender_mismatch_keeps_the_token(pctx, fcm):

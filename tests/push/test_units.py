@@ -42,7 +42,9 @@ def test_classify_reads_fcms_error_code(reply, kind, code):
 
 def test_classify_copes_with_bodies_that_are_not_fcms():
     assert r.classify(502, "<html>bad gateway</html>", {}).kind == r.RETRYABLE
-    assert r.classify(404, "", {}).kind == r.TOKEN_DEAD
+    # A 404 without FCM's errorCode is a wrong endpoint or a proxy: never the token's fault.
+    assert r.classify(404, "", {}).kind == r.RETRYABLE
+    assert r.classify(404, "<html>Not Found</html>", {}).kind == r.RETRYABLE
     assert (
         r.classify(200, '{"name": "projects/p/messages/1"}', {}).message_id
         == "projects/p/messages/1"
