@@ -140,10 +140,14 @@ def _watch_parent(parent: int, stop: threading.Event, every: float = 1.0) -> Non
 
 def main() -> int:
     """`python -m jobs.push`: one dispatcher loop (a helper of `python -m jobs`)."""
+    # Before anything slow: a SIGTERM during start-up (the parent stopping while we load)
+    # must end in a clean stop, not the default handler's death by signal.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     from app import create_app
 
     app = create_app(SHIELD_SCHEDULER="off", SHIELD_PUSH_PROCESSES=1)
-    stop = threading.Event()
     parent = os.environ.get(PARENT_ENV)
     if parent:
         threading.Thread(
