@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from datetime import timedelta
 
 from flask import g, jsonify, request
@@ -25,6 +26,10 @@ from .errors import ApiError, Conflict
 from .members import ensure_member
 
 KEY_HEADER = "Idempotency-Key"
+KEY_MAX_LENGTH = 255
+# Visible ASCII only: what every client library sends unchanged and every log shows as typed.
+KEY_PATTERN = "^[!-~]+$"
+_KEY = re.compile(r"[!-~]+")
 KEEP_FOR = timedelta(hours=24)
 # A call that has not finished in this long is assumed to have died with its process.
 RUNNING_LEASE = timedelta(minutes=2)
@@ -138,8 +143,15 @@ def idempotent(view):
         key = request.headers.get(KEY_HEADER, "").strip()
         if not key:
             raise ApiError(f"The {KEY_HEADER} header is required for this call.", status=400)
-        if len(key) > 255:
-            raise ApiError(f"The {KEY_HEADER} header is longer than 255 characters.", status=400)
+        if len(key) > KEY_MAX_LENGTH:
+            raise ApiError(
+                f"The {KEY_HEADER} header is longer than {KEY_MAX_LENGTH} characters.", status=400
+            )
+        if not _KEY.fullmatch(key):
+            raise ApiError(
+                f"The {KEY_HEADER} header must be visible ASCII characters (no spaces).",
+                status=400,
+            )
         principal = g.principal
         ensure_member(db.session, principal)
         db.session.commit()

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify
 from marshmallow import Schema, fields
 
 from .config import SERVER_VERSION
+from .idempotency import KEY_MAX_LENGTH, KEY_PATTERN
 
 bp = Blueprint("openapi", __name__, url_prefix="/shield/v1")
 
@@ -27,6 +28,12 @@ ERROR_STATUSES = {
     "413": "Body over 64 KB",
     "415": "Body is not JSON",
     "422": "Invalid payload (INVALID_PAYLOAD) or reused Idempotency-Key",
+}
+
+
+ETAG_HEADER = {
+    "description": "Send it back as If-None-Match to get 304 while nothing changed",
+    "schema": {"type": "string"},
 }
 
 
@@ -50,8 +57,15 @@ def doc(
     polled: bool = False,
     idempotent: bool = False,
     tags: list[str] | None = None,
+    query: list[dict] | None = None,
+    also: dict[int, str] | None = None,
 ) -> Callable:
-    """Describe a view for the OpenAPI document."""
+    """Describe a view for the OpenAPI document.
+
+    `query` lists the query parameters (see `query_int`, `query_enum`, `query_string`); `also`
+    maps further success statuses that answer the same body (POST /devices: 200 known token).
+    A `status` of 204 documents an empty answer.
+    """
 
     def decorate(view):
         view.__openapi__ = {
@@ -63,10 +77,75 @@ def doc(
             "polled": polled,
             "idempotent": idempotent,
             "tags": tags,
+            "query": query or [],
+            "also": also or {},
         }
         return view
 
     return decorate
+
+
+def query_int(
+    name: str, default: int, *, minimum: int = 0, maximum: int | None = None, description=""
+) -> dict:
+    """A query parameter read with `shield.requests.int_arg` (same bounds)."""
+    from .requests import MAX_SQL_INT
+
+    schema = {
+        "type": "integer",
+        "default": default,
+        "minimum": minimum,
+        "maximum": MAX_SQL_INT if maximum is None else maximum,
+    }
+    return _query(name, schema, description)
+
+
+def query_enum(name: str, values, description: str = "") -> dict:
+    return _query(name, {"type": "string", "enum": sorted(values)}, description)
+
+
+def query_string(name: str, description: str = "", **schema) -> dict:
+    return _query(name, {"type": "string", **schema}, description)
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    # An empty value (?status=) is the same as leaving the parameter out.
+    param = {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "allowEmptyValue": True,
+        "schema": schema,
+    }
+    if description:
+        param["description"] = description
+    return param
+
+
+def _money_bounds(self, field, **kwargs) -> dict:
+    """Money input fields carry their bounds: dollars, at most two decimals."""
+    maximum = getattr(field, "maximum_cents", None)
+    if maximum is None:
+        return {}
+    return {
+        "minimum": getattr(field, "minimum_cents", 0) / 100,
+        "maximum": maximum / 100,
+        "multipleOf": 0.01,
+    }
+
+
+def _url_format(self, field, **kwargs) -> dict:
+    """fields.Url is an absolute URI (OpenAPI's `uri`), restricted to its schemes."""
+    if not isinstance(field, fields.Url):
+        return {}
+    attrs: dict = {"format": "uri"}
+    from marshmallow import validate
+
+    urls = [v for v in field.validators if isinstance(v, validate.URL)]
+    schemes = sorted(urls[0].schemes) if urls else []
+    if schemes:
+        attrs["pattern"] = "^(" + "|".join(map(re.escape, schemes)) + r")://[^\s/?#]+\.[^\s]+$"
+    return attrs
 
 
 def _path(rule: str) -> tuple[str, list[str]]:
@@ -76,16 +155,19 @@ def _path(rule: str) -> tuple[str, list[str]]:
 
 def build_spec(app) -> dict:
     """Build the OpenAPI document of every /shield/v1 route of `app`."""
+    plugin = MarshmallowPlugin()
     spec = APISpec(
         title="Courial Shield API",
         version=SERVER_VERSION,
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[plugin],
         info={
             "description": "Claims, wallet, subscription and notifications for the Shield app. "
             "Events use the envelope of the realtime-events spec."
         },
     )
+    plugin.converter.add_attribute_function(_money_bounds)
+    plugin.converter.add_attribute_function(_url_format)
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -128,7 +210,14 @@ def _operation(rule, meta: dict, params: list[str]) -> dict:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": True,
-                "schema": {"type": "string", "maxLength": 255},
+                "description": "1-255 visible ASCII characters (a UUID is a good key); "
+                "the same key and body replay the stored answer",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": KEY_MAX_LENGTH,
+                    "pattern": KEY_PATTERN,
+                },
             }
         )
     if meta.get("polled"):
@@ -140,22 +229,30 @@ def _operation(rule, meta: dict, params: list[str]) -> dict:
                 "schema": {"type": "string"},
             }
         )
-        op["responses"]["304"] = {"description": "Not modified since the ETag you hold"}
+        op["responses"]["304"] = {
+            "description": "Not modified since the ETag you hold",
+            "headers": {"ETag": ETAG_HEADER},
+        }
+    op["parameters"].extend(meta.get("query", []))
     if meta.get("body"):
         op["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": meta["body"]}},
         }
     response = meta.get("response")
-    status = str(meta.get("status", 200))
-    if response is not None:
-        schema = {"type": "array", "items": response} if meta.get("many") else response
-        op["responses"][status] = {
-            "description": "OK",
-            "content": {"application/json": {"schema": schema}},
-        }
-    else:
-        op["responses"][status] = {"description": "OK"}
+    status = meta.get("status", 200)
+    statuses = {status: "OK", **meta.get("also", {})}
+    for code, description in statuses.items():
+        if status == 204:
+            op["responses"][str(code)] = {"description": "Done; no body"}
+            continue
+        answer: dict = {"description": description}
+        if response is not None:
+            schema = {"type": "array", "items": response} if meta.get("many") else response
+            answer["content"] = {"application/json": {"schema": schema}}
+        if meta.get("polled"):
+            answer["headers"] = {"ETag": ETAG_HEADER}
+        op["responses"][str(code)] = answer
     return op
 
 

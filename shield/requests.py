@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import request
 
@@ -12,6 +13,7 @@ MAX_SQL_INT = 2**63 - 1
 # No body or frame the API takes nests deeper than a few levels; 32 leaves room and keeps
 # every later walk over the value (hashing, storing, logging) far from Python's recursion limit.
 MAX_JSON_DEPTH = 32
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def json_body(*, optional: bool = False) -> dict:
@@ -109,10 +111,10 @@ def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(f"Query parameter {name!r} must be an integer.", status=400) from None
+    # ASCII digits only: int() would also take " 5", "1_000" and other scripts' digits.
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(f"Query parameter {name!r} must be an integer.", status=400)
+    value = int(raw) if len(raw) <= 20 else MAX_SQL_INT + 1  # longer is out of every bound
     if maximum is None:
         maximum = MAX_SQL_INT  # what every database parameter can hold (OFFSET, ids, seqs)
     if value < minimum or value > maximum:

@@ -10,7 +10,7 @@ from models import Claim, db, utcnow
 from shield.api import admin_blueprint
 from shield.errors import ApiError
 from shield.idempotency import idempotent
-from shield.openapi import doc
+from shield.openapi import doc, query_enum, query_int, query_string
 from shield.payouts.service import pay_claim
 from shield.requests import int_arg, json_body
 from shield.rules import DENIAL_CODES
@@ -27,6 +27,13 @@ MAX_SEARCH = 64
 
 class AdminClaimOut(ClaimOut):
     member_id = fields.String(data_key="userId")
+
+
+class AdminClaimListOut(Schema):
+    claims = fields.List(fields.Nested(AdminClaimOut))
+    count = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
 
 
 class ClaimCountsOut(Schema):
@@ -53,11 +60,16 @@ class DenialCodesOut(Schema):
 @doc(
     summary="Claims by status, oldest first (the review queue); ?q= a ticket number prefix "
     "or a member id",
-    response=AdminClaimOut,
-    many=True,
+    response=AdminClaimListOut,
+    query=[
+        query_enum("status", STATUSES, "Only claims in this status (empty: all)"),
+        query_string("q", "A ticket number prefix or a member id", maxLength=MAX_SEARCH),
+        query_int("limit", 50, minimum=1, maximum=200),
+        query_int("offset", 0, minimum=0),
+    ],
 )
 def list_claims():
-    status = request.args.get("status")
+    status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
         raise ApiError(f"status must be one of {', '.join(STATUSES)}.", status=400)
     limit = int_arg("limit", 50, minimum=1, maximum=200)
@@ -65,9 +77,10 @@ def list_claims():
     query = select(Claim).order_by(Claim.submitted_at.asc(), Claim.id.asc())
     if status:
         query = query.where(Claim.status == status)
-    search = (request.args.get("q") or "").strip()
+    search = request.args.get("q") or ""
     if len(search) > MAX_SEARCH:
         raise ApiError(f"q must be at most {MAX_SEARCH} characters.", status=400)
+    search = search.strip()
     if search:
         query = query.where(
             or_(Claim.ticket_number.startswith(search, autoescape=True), Claim.member_id == search)

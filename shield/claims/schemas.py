@@ -7,6 +7,7 @@ from datetime import date
 from marshmallow import Schema, fields, pre_load, validate
 
 from shield.fields import Money, Timestamp
+from shield.patterns import Pattern
 from shield.rules import DENIAL_CODES
 
 MAX_CLAIM_CENTS = 1_000_000  # $10,000: larger tickets go to support, not the app
@@ -19,7 +20,7 @@ class ClaimIn(Schema):
     ticket_number = fields.String(
         data_key="ticketNumber",
         required=True,
-        validate=[validate.Length(min=1, max=64), validate.Regexp(r"\A[A-Za-z0-9\-_/. ]+\Z")],
+        validate=[validate.Length(min=1, max=64), Pattern(r"^[A-Za-z0-9\-_/. ]+$")],
     )
     amount_cents = Money(
         data_key="amount", required=True, minimum_cents=1, maximum_cents=MAX_CLAIM_CENTS

@@ -21,6 +21,7 @@ bp = member_blueprint("devices", __name__)
     body=DeviceIn,
     response=DeviceOut,
     status=201,
+    also={200: "The token was known: refreshed and returned"},
 )
 def register():
     data = DeviceIn().load(json_body())
@@ -30,7 +31,10 @@ def register():
 
 
 @bp.delete("/devices/<token>")
-@doc(summary="Unregister one of my devices by deviceId (preferred: no token in URLs) or token")
+@doc(
+    summary="Unregister one of my devices by deviceId (preferred: no token in URLs) or token",
+    status=204,
+)
 def unregister(token: str):
     service.unregister(db.session, g.principal.id, token)
     db.session.commit()

@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from models.device import PLATFORMS
 from shield.fields import Timestamp
+from shield.patterns import Pattern
 
 MAX_TOKEN = 4096
 # FCM registration tokens (and APNs hex tokens) use these; no '/', space or '%', so a token
@@ -18,7 +19,7 @@ class DeviceIn(Schema):
         required=True,
         validate=[
             validate.Length(min=1, max=MAX_TOKEN),
-            validate.Regexp(TOKEN_PATTERN, error="Not a push registration token."),
+            Pattern(TOKEN_PATTERN, error="Not a push registration token."),
         ],
     )
     platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))

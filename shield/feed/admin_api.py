@@ -8,7 +8,7 @@ from models import db
 from models.delivery import CANCELLED, FAILED, PENDING, SENT
 from shield.api import admin_blueprint
 from shield.errors import ApiError
-from shield.openapi import doc
+from shield.openapi import doc, query_enum, query_int, query_string
 from shield.requests import int_arg
 
 from . import service
@@ -51,6 +51,11 @@ def event_deliveries(event_id: str):
     summary="The latest push deliveries, newest event first; ?userId= ?status= ?limit= "
     "(with the log backend: what would have been sent)",
     response=RecentDeliveriesOut,
+    query=[
+        query_string("userId", "Only this member's deliveries (empty: all)"),
+        query_enum("status", STATUSES, "Only deliveries in this status (empty: all)"),
+        query_int("limit", 50, minimum=1, maximum=500),
+    ],
 )
 def recent_deliveries():
     limit = int_arg("limit", 50, minimum=1, maximum=500)

@@ -8,7 +8,7 @@ from flask import g, jsonify
 
 from models import db
 from shield.api import member_blueprint
-from shield.openapi import doc
+from shield.openapi import doc, query_int
 from shield.polling import cache_headers, etag_matches, not_modified
 from shield.requests import int_arg
 
@@ -39,6 +39,10 @@ def feed_etag(principal, after: int, limit: int, state: service.FeedState) -> st
     "ETag-aware; reset=true means refetch claims, wallet and subscription",
     response=FeedOut,
     polled=True,
+    query=[
+        query_int("after", 0, minimum=0, maximum=MAX_SEQ, description="The last seq you hold"),
+        query_int("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT),
+    ],
 )
 def list_events():
     principal = g.principal

@@ -6,7 +6,7 @@ from flask import g
 
 from models import db
 from shield.api import member_blueprint
-from shield.openapi import doc
+from shield.openapi import doc, query_int
 from shield.polling import conditional_get
 from shield.requests import int_arg, json_body
 
@@ -17,7 +17,12 @@ bp = member_blueprint("notifications", __name__)
 
 
 @bp.get("/notifications")
-@doc(summary="My notification inbox with unreadCount (ETag-aware)", response=InboxOut, polled=True)
+@doc(
+    summary="My notification inbox with unreadCount (ETag-aware)",
+    response=InboxOut,
+    polled=True,
+    query=[query_int("limit", service.DEFAULT_LIMIT, minimum=1, maximum=service.MAX_LIMIT)],
+)
 def list_notifications():
     member_id = g.principal.id
     limit = int_arg("limit", service.DEFAULT_LIMIT, minimum=1, maximum=service.MAX_LIMIT)

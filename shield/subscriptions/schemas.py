@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from models.subscription import BILLING_PERIODS, STATUSES
 from shield.fields import Money, Timestamp
+from shield.patterns import Pattern
 from shield.rules import PLANS
 
 PLAN_IDS = sorted(PLANS)
@@ -79,7 +80,7 @@ class StatusIn(Schema):
     reason = fields.String(
         load_default=None,
         allow_none=True,
-        validate=[REASON, validate.Regexp(r"^[a-z0-9_]+$", error="Use a snake_case code.")],
+        validate=[REASON, Pattern(r"^[a-z0-9_]+$", error="Use a snake_case code.")],
     )
 
 

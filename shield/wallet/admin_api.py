@@ -8,7 +8,7 @@ from models import Withdrawal, db
 from shield.api import admin_blueprint
 from shield.errors import ApiError, NotFound
 from shield.idempotency import idempotent
-from shield.openapi import doc
+from shield.openapi import doc, query_enum, query_int, query_string
 from shield.requests import int_arg, json_body
 
 from . import service
@@ -47,7 +47,16 @@ def member_transactions(member_id: str):
 
 
 @bp.get("/withdrawals")
-@doc(summary="Withdrawals by status (and userId), oldest first", response=AdminWithdrawalListOut)
+@doc(
+    summary="Withdrawals by status (and userId), oldest first",
+    response=AdminWithdrawalListOut,
+    query=[
+        query_enum("status", service.STATUSES, "Only withdrawals in this status (empty: all)"),
+        query_string("userId", "Only this member's withdrawals (empty: all)"),
+        query_int("limit", 50, minimum=1, maximum=200),
+        query_int("offset", 0, minimum=0),
+    ],
+)
 def list_withdrawals():
     status = request.args.get("status") or None
     if status is not None and status not in service.STATUSES:

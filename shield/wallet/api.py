@@ -7,7 +7,7 @@ from flask import g, request
 from models import db
 from shield.api import member_blueprint
 from shield.idempotency import idempotent
-from shield.openapi import doc
+from shield.openapi import doc, query_int, query_string
 from shield.polling import conditional_get
 from shield.requests import int_arg, json_body
 
@@ -39,6 +39,10 @@ def get_wallet():
     summary="The ledger, newest first; pass nextCursor as `before` for the next page",
     response=TransactionPageOut,
     polled=True,
+    query=[
+        query_int("limit", 20, minimum=1, maximum=MAX_PAGE),
+        query_string("before", "The nextCursor of the previous page"),
+    ],
 )
 def list_transactions():
     member_id = g.principal.id

@@ -5,11 +5,12 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shield.fields import Money, Timestamp
+from shield.patterns import Pattern
 
 # $100,000: far above any balance the plans allow, and well inside the integer columns.
 MAX_WITHDRAWAL_CENTS = 10_000_000
-LAST_FOUR = validate.Regexp(
-    r"\A[0-9]{4}\Z", error="Must be exactly the last four digits of the bank account."
+LAST_FOUR = Pattern(
+    r"^[0-9]{4}$", error="Must be exactly the last four digits of the bank account."
 )
 
 
