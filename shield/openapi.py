@@ -31,6 +31,7 @@ ERROR_STATUSES = {
 }
 
 
+NO_NUL = "^[^\\u0000]*$"  # what a database text column can hold
 ETAG_HEADER = {
     "description": "Send it back as If-None-Match to get 304 while nothing changed",
     "schema": {"type": "string"},
@@ -105,7 +106,7 @@ def query_enum(name: str, values, description: str = "") -> dict:
 
 
 def query_string(name: str, description: str = "", **schema) -> dict:
-    return _query(name, {"type": "string", **schema}, description)
+    return _query(name, {"type": "string", "pattern": NO_NUL, **schema}, description)
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
@@ -132,6 +133,14 @@ def _money_bounds(self, field, **kwargs) -> dict:
         "maximum": maximum / 100,
         "multipleOf": 0.01,
     }
+
+
+def _metadata_wins(self, field, **kwargs) -> dict:
+    """A Dict field's own `additionalProperties` (e.g. False: only the listed keys) beats the
+    one apispec derives from its `values` field."""
+    if "additionalProperties" in field.metadata:
+        return {"additionalProperties": field.metadata["additionalProperties"]}
+    return {}
 
 
 def _url_format(self, field, **kwargs) -> dict:
@@ -163,15 +172,19 @@ def build_spec(app) -> dict:
         plugins=[plugin],
         info={
             "description": "Claims, wallet, subscription and notifications for the Shield app. "
-            "Events use the envelope of the realtime-events spec."
+            "Events use the envelope of the realtime-events spec. No string, in a body, a "
+            "path or a query, may contain NUL (U+0000) or a lone surrogate: 400 (404 in a "
+            "path). A query parameter given twice is 400; unknown ones are ignored."
         },
     )
     plugin.converter.add_attribute_function(_money_bounds)
     plugin.converter.add_attribute_function(_url_format)
+    plugin.converter.add_attribute_function(_metadata_wins)
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     spec.components.schema("Error", schema=ErrorEnvelope)
+    _register_extras(spec, plugin, app)
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith("/shield/v1") or rule.endpoint == "openapi.document":
@@ -184,6 +197,19 @@ def build_spec(app) -> dict:
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def _register_extras(spec, plugin, app) -> None:
+    """A body schema's `OPENAPI` dict (object-level keywords such as minProperties) joins its
+    component; registered before the paths so every $ref points at it."""
+    done = set()
+    for view in app.view_functions.values():
+        body = getattr(view, "__openapi__", {}).get("body")
+        extra = getattr(body, "OPENAPI", None)
+        if extra and body not in done:
+            done.add(body)
+            name = plugin.schema_name_resolver(body)
+            spec.components.schema(name, component=dict(extra), schema=body)
 
 
 def _operation(rule, meta: dict, params: list[str]) -> dict:

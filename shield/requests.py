@@ -99,6 +99,9 @@ def reject_unstorable_input() -> None:
             raise ApiError("Not found.", code="NOT_FOUND", status=404)
     if not request.environ.get("QUERY_STRING"):
         return  # the polls: nothing to parse
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise ApiError(f"Query parameter {name!r} is given more than once.", status=400)
     for value in request.args.values():
         if not storable_text(value):
             raise ApiError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from models.notification import TYPES
+from shield.events.kinds import KINDS
 from shield.fields import Timestamp
 
 
@@ -60,8 +61,17 @@ class EmptyIn(Schema):
     """Bodies of the mark-read calls: none, or an empty object."""
 
 
+def _switches() -> dict:
+    """Each known kind is a boolean; a locked (critical) kind can only be sent as true."""
+    return {
+        kind.id: {"type": "boolean", **({"enum": [True]} if kind.locked else {})} for kind in KINDS
+    }
+
+
 class PreferencesIn(Schema):
     """Either switch or both: `pushEnabled` (all non-critical push) and `kinds` (per kind)."""
+
+    OPENAPI = {"minProperties": 1}  # an empty object is 422 "Send pushEnabled, kinds or both."
 
     push_enabled = StrictBoolean(
         data_key="pushEnabled",
@@ -73,7 +83,9 @@ class PreferencesIn(Schema):
         metadata={
             "description": 'One switch per kind, e.g. {"claim_under_review": false}. '
             "Unknown kinds, and locked (critical) kinds turned off, are a 422 naming them; "
-            "nothing changes then."
+            "nothing changes then.",
+            "properties": _switches(),
+            "additionalProperties": False,
         },
     )
 

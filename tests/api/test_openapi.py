@@ -138,7 +138,7 @@ def test_bounds_and_formats_are_documented(client):
 @pytest.mark.parametrize(
     ("path", "names"),
     [
-        ("/shield/v1/admin/claims", {"status", "limit", "offset"}),
+        ("/shield/v1/admin/claims", {"status", "q", "limit", "offset"}),
         ("/shield/v1/admin/withdrawals", {"status", "userId", "limit", "offset"}),
         ("/shield/v1/admin/push/deliveries", {"status", "userId", "limit"}),
         ("/shield/v1/events", {"after", "limit"}),

@@ -54,6 +54,12 @@ def _whole_cents(context, body):
     return body
 
 
+def _sendable_query(context, query) -> bool:
+    """An empty list is sent as no parameter at all (which is valid), so a negative case built
+    on one does not reach the API as invalid data."""
+    return not any(value == [] for value in (query or {}).values())
+
+
 def _business_rule(response) -> str | None:
     try:
         message = response.json()["error"]["message"]
@@ -79,7 +85,9 @@ def api_schema(app):
     schema = schemathesis.openapi.from_wsgi("/shield/v1/openapi.json", app)
     # Query parameters the API does not know are ignored, as HTTP APIs do (documented in
     # docs/api.md), so an unknown one is not "invalid data".
-    schema.config.generation.update(allow_extra_parameters=False)
+    # No string may hold NUL (400 everywhere, stated in the document's description and
+    # fuzzed in tests/review/test_fuzz_routes.py); a per-field pattern would say it 40 times.
+    schema.config.generation.update(allow_extra_parameters=False, allow_x00=False)
     return schema
 
 
@@ -88,6 +96,8 @@ def api_schema(app):
 def test_operation_matches_its_document(api_schema, token, method, path, mode):
     if mode is GenerationMode.POSITIVE:
         api_schema.hooks.register_hook_with_name(_whole_cents, "map_body")
+    else:
+        api_schema.hooks.register_hook_with_name(_sendable_query, "filter_query")
     operation = api_schema[path][method]
     admin = path.startswith("/shield/v1/admin")
     bearer = token("root", admin=True) if admin else token(MEMBER)

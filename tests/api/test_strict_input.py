@@ -50,3 +50,11 @@ def test_idempotency_keys_are_visible_ascii(app, client, auth, key):
 def test_a_visible_ascii_key_reaches_the_route(client, auth):
     headers = {**auth("root", admin=True), "Idempotency-Key": "a!~" + "k" * 252}
     assert client.post(f"{API}/admin/claims/nope/pay", headers=headers).status_code == 404
+
+
+def test_a_query_parameter_given_twice_is_refused(client, auth):
+    r = client.get(
+        f"{API}/admin/withdrawals?status=pending&status=failed", headers=auth("root", admin=True)
+    )
+    assert r.status_code == 400
+    assert "more than once" in r.json["error"]["message"]
