@@ -55,9 +55,10 @@ def _whole_cents(context, body):
 
 
 def _sendable_query(context, query) -> bool:
-    """An empty list is sent as no parameter at all (which is valid), so a negative case built
-    on one does not reach the API as invalid data."""
-    return not any(value == [] for value in (query or {}).values())
+    """A list of no or one item is sent as no parameter or as one plain value (both valid), so
+    a negative case built on one does not reach the API as invalid data. Two or more items
+    are a repeated parameter, which the API refuses (400)."""
+    return not any(isinstance(v, list) and len(v) < 2 for v in (query or {}).values())
 
 
 def _business_rule(response) -> str | None:
