@@ -36,6 +36,12 @@ class ClaimIn(Schema):
         validate=validate.Range(
             min=EARLIEST_TICKET_DATE, error="Must be a date from 2000-01-01 to today."
         ),
+        # The document's form of the lower bound (a year from 2000); "not after today" is a
+        # rule of the request's clock, which no JSON Schema can state.
+        metadata={
+            "description": "From 2000-01-01 to today (later is 422)",
+            "pattern": "^2[0-9]{3}-[0-9]{2}-[0-9]{2}$",
+        },
     )
 
     @pre_load
