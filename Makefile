@@ -11,7 +11,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 SHIELD_ENV ?= development
 export SHIELD_ENV
 
-.PHONY: install run test test-sqlite test-postgres lint format migrate bench bench-quick jobs clean
+.PHONY: install run test test-sqlite test-postgres lint format migrate reset-demo bench bench-quick jobs clean
 
 install: $(STAMP)
 
@@ -41,6 +41,12 @@ test-postgres: install
 ## make jobs: the scheduler as its own process (production shape)
 jobs: install
 	$(BIN)/python -m jobs
+
+## make reset-demo: delete the SQLite demo database and seed it again (stop make run first)
+reset-demo: install
+	rm -f instance/shield.sqlite3 instance/shield.sqlite3-wal instance/shield.sqlite3-shm
+	$(BIN)/flask --app app db upgrade
+	$(BIN)/flask --app app shield seed
 
 migrate: install
 	$(BIN)/flask --app app db upgrade

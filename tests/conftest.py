@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _service_missing(what: str, exc: Exception):
-    message = f"{what} is not reachable: {exc}"
+    message = f"{what}: {exc}" if "does not exist" in what else f"{what} is not reachable: {exc}"
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
@@ -65,6 +65,12 @@ def database_uri(tmp_path_factory):
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
+        if "does not exist" in str(exc):  # the server answered: the database is missing
+            _service_missing(
+                f"PostgreSQL answers, but the database {url.database!r} does not exist "
+                f"(createdb -h {url.host} -U {url.username} {url.database})",
+                exc,
+            )
         _service_missing("PostgreSQL", exc)
     yield url.set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
