@@ -25,6 +25,7 @@ def create_app(config: Mapping | None = None, **overrides) -> Flask:
     """Build the Shield app from the environment, then `config` and `overrides` on top."""
     app = Flask("shield", instance_relative_config=True, root_path=os.path.dirname(__file__))
     configure(app, config, overrides)
+    register_providers(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -66,6 +67,15 @@ def configure(app: Flask, config: Mapping | None, overrides: Mapping) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def register_providers(app: Flask) -> None:
+    """The bank and billing providers the configuration names (refuses to start otherwise)."""
+    from shield.subscriptions import billing
+    from shield.wallet import bank
+
+    bank.install(app)
+    billing.install(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -178,6 +178,9 @@ def server_env(db_url: str, cache: str, body_cache: bool = False) -> dict:
         "DATABASE_URL": db_url,
         "SHIELD_JWT_SECRET": SECRET,
         "SHIELD_ENV": "production",
+        # Named explicitly (each server logs the warning): the bench moves no money.
+        "SHIELD_BANK_PROVIDER": "simulated",
+        "SHIELD_BILLING_PROVIDER": "simulated",
         "SHIELD_SCHEDULER": "off",
         "SHIELD_WS_ENABLED": "0",
         "SHIELD_VERSION_CACHE": cache,

@@ -25,7 +25,7 @@ class ConfigError(RuntimeError, click.ClickException):
     prints it and exits 2, a WSGI server fails to boot the worker."""
 
     def __init__(self, message: str):
-        click.ClickException.__init__(self, message)
+        click.ClickException.__init__(self, " ".join(str(message).split()))
 
     def __str__(self) -> str:
         return self.message
@@ -55,6 +55,9 @@ def from_env(env: os._Environ | dict | None = None) -> dict:
         "SHIELD_ENV": env.get("SHIELD_ENV") or PRODUCTION,
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL")),
         "SHIELD_JWT_SECRET": env.get("SHIELD_JWT_SECRET") or None,
+        # simulated or package.module:Class (docs/providers.md); unset refuses production.
+        "SHIELD_BANK_PROVIDER": env.get("SHIELD_BANK_PROVIDER") or None,
+        "SHIELD_BILLING_PROVIDER": env.get("SHIELD_BILLING_PROVIDER") or None,
         "SHIELD_JWT_PUBLIC_KEY": env.get("SHIELD_JWT_PUBLIC_KEY") or None,
         "SHIELD_JWT_PRIVATE_KEY": env.get("SHIELD_JWT_PRIVATE_KEY") or None,
         "SHIELD_JWT_ISSUER": env.get("SHIELD_JWT_ISSUER") or None,

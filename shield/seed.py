@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
 from models import Member, db, utcnow
 from shield.auth import Principal
 from shield.claims import service as claims
+from shield.config import ConfigError, is_local
 from shield.members import ensure_member
 from shield.subscriptions.service import create_subscription
 
@@ -26,7 +28,14 @@ def _principal(member_id: str, role: str) -> Principal:
 
 
 def seed_demo() -> bool:
-    """Create the demo data unless it is already there; return whether it was created."""
+    """Create the demo data unless it is already there; return whether it was created.
+    Refuses outside development and test: demo members and claims in a production database
+    are claims someone could be paid for."""
+    if not is_local(current_app.config):
+        raise ConfigError(
+            f"refusing to write demo data with SHIELD_ENV={current_app.config.get('SHIELD_ENV')}: "
+            "seeding is for SHIELD_ENV=development or test"
+        )
     if db.session.execute(select(Member.id).where(Member.id == DEMO_MEMBER)).first():
         return False
     now = utcnow()

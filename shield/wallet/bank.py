@@ -1,9 +1,10 @@
-"""The bank transfer behind a withdrawal: a small provider interface and the simulated default.
+"""The bank transfer behind a withdrawal: the provider interface and the simulated one.
 
-A provider must treat the withdrawal id as the idempotency key of the transfer: the job
-calls `start_transfer` inside the transaction that moves the withdrawal to `processing`,
-so a crash before that commit makes the next run call it again for the same withdrawal.
-Only the last four digits of the account ever reach this module.
+SHIELD_BANK_PROVIDER picks the provider (`simulated` or `package.module:Class`; unset is
+`simulated` in development and test and refuses to start in production). The contract an
+adapter must keep (the withdrawal id is the idempotency key; raise, never answer `failed`,
+when the outcome is unknown) is in docs/providers.md. Only the last four digits of the
+account ever reach this module.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 from flask import Flask, current_app
 
 from models import Withdrawal
+from shield import providers
 from shield.rules import WITHDRAWAL_SETTLE_DELAY
 
 # What `transfer_status` reports.
@@ -22,6 +24,8 @@ SETTLED = "completed"
 FAILED = "failed"
 
 EXTENSION_KEY = "shield.bank"
+SETTING = "SHIELD_BANK_PROVIDER"
+METHODS = ("start_transfer", "transfer_status")
 
 
 class BankProvider(Protocol):
@@ -56,10 +60,17 @@ class SimulatedBank:
         return SETTLED, None
 
 
+BUILTINS = {providers.SIMULATED: SimulatedBank}
+SIMULATED_EFFECT = "every withdrawal is marked completed after a delay WITHOUT MOVING ANY MONEY"
+
+
+def install(app: Flask) -> BankProvider:
+    """Build the provider SHIELD_BANK_PROVIDER names and keep it on the app."""
+    return providers.install(app, EXTENSION_KEY, SETTING, BUILTINS, METHODS, SIMULATED_EFFECT)
+
+
 def bank_for(app: Flask | None = None) -> BankProvider:
-    """Return the app's bank provider: `app.extensions['shield.bank']`, else the simulated one."""
+    """Return the app's bank provider (`app.extensions['shield.bank']`, set at start)."""
     app = app or current_app
     bank = app.extensions.get(EXTENSION_KEY)
-    if bank is None:
-        bank = app.extensions.setdefault(EXTENSION_KEY, SimulatedBank())
-    return bank
+    return bank if bank is not None else install(app)

@@ -117,7 +117,13 @@ def test_the_flask_cli_refuses_with_one_line(database_uri, case):
 
 
 def test_a_good_production_configuration_starts(database_uri):
-    env = {**process_env(database_uri), "SHIELD_ENV": "production", "SHIELD_JWT_SECRET": STRONG}
+    env = {
+        **process_env(database_uri),
+        "SHIELD_ENV": "production",
+        "SHIELD_JWT_SECRET": STRONG,
+        "SHIELD_BANK_PROVIDER": "simulated",
+        "SHIELD_BILLING_PROVIDER": "simulated",
+    }
     result = start([sys.executable, "-m", "flask", "--app", "app", "shield", "token", "bob"], env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(".") == 2  # a JWT
