@@ -9,20 +9,29 @@ from shield.fields import Timestamp
 from shield.patterns import Pattern
 
 MAX_TOKEN = 4096
-# FCM registration tokens (and APNs hex tokens) use these; no '/', space or '%', so a token
-# is also a clean path segment for DELETE /devices/<token>.
+# FCM registration tokens (and APNs hex tokens) use these: no '/', space or '%'.
 TOKEN_PATTERN = r"^[A-Za-z0-9_\-:.~+=]+$"  # noqa: S105 - a pattern, not a secret
 
 
-class DeviceIn(Schema):
-    token = fields.String(
+def _token() -> fields.String:
+    return fields.String(
         required=True,
         validate=[
             validate.Length(min=1, max=MAX_TOKEN),
             Pattern(TOKEN_PATTERN, error="Not a push registration token."),
         ],
     )
+
+
+class DeviceIn(Schema):
+    token = _token()
     platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))
+
+
+class DeviceTokenIn(Schema):
+    """POST /devices/unregister: the token travels in the body, never in the URL."""
+
+    token = _token()
 
 
 class DeviceOut(Schema):

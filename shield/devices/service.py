@@ -81,14 +81,19 @@ def _retire_extra(session: Session, member_id: str, keep: str) -> None:
         device.deactivated_reason = "superseded"
 
 
-def unregister(session: Session, member_id: str, token_or_id: str) -> Device:
-    """Deactivate one of the caller's own devices, named by token or by deviceId.
+def unregister(session: Session, member_id: str, device_id: str) -> Device:
+    """Deactivate one of the caller's own devices by deviceId (idempotent)."""
+    return _deactivate(session.get(Device, device_id, with_for_update=True), member_id)
 
-    The deviceId form keeps push tokens out of URLs (and so out of access logs).
-    """
-    device = _by_token(session, token_or_id)
-    if device is None and token_or_id.startswith("dev_"):
-        device = session.get(Device, token_or_id)
+
+def unregister_token(session: Session, member_id: str, token: str) -> Device:
+    """Deactivate the caller's own device holding `token` (idempotent). The token comes in
+    a request body, never in a URL, so it stays out of access logs."""
+    return _deactivate(_by_token(session, token), member_id)
+
+
+def _deactivate(device: Device | None, member_id: str) -> Device:
+    # Another member's device answers like a missing one: nothing to learn from the status.
     if device is None or device.member_id != member_id:
         raise NotFound("No such device.")
     if device.active:

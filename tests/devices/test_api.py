@@ -11,7 +11,12 @@ from models import Device, db
 from shield.devices import service
 
 URL = "/shield/v1/devices"
+UNREGISTER = f"{URL}/unregister"
 TOKEN = "fcm-token_" + "A1b2:C3d4-" * 15  # FCM-shaped: letters, digits, '-', '_', ':'
+
+
+def unregister(client, headers, token=TOKEN):
+    return client.post(UNREGISTER, json={"token": token}, headers=headers)
 
 
 def rows() -> list[Device]:
@@ -38,7 +43,7 @@ def test_register_new_then_again(app, client, auth):
 
 def test_reregistering_reactivates(app, client, auth):
     client.post(URL, json={"token": TOKEN, "platform": "android"}, headers=auth("alice"))
-    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 204
+    assert unregister(client, auth("alice")).status_code == 204
     assert client.get(URL, headers=auth("alice")).json == {"devices": []}
     r = client.post(URL, json={"token": TOKEN, "platform": "android"}, headers=auth("alice"))
     assert r.status_code == 200 and r.json["active"] is True
@@ -59,21 +64,81 @@ def test_a_token_moves_to_the_new_owner(app, client, auth):
         [device] = rows()
         assert device.member_id == "bob"
     # Alice can no longer remove it.
-    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 404
+    assert unregister(client, auth("alice")).status_code == 404
 
 
-def test_delete_only_own_and_unknown_is_404(app, client, auth):
+def test_unregister_by_token_only_own_idempotent_and_unknown_is_404(app, client, auth):
     client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice"))
-    r = client.delete(f"{URL}/{TOKEN}", headers=auth("bob"))
+    r = unregister(client, auth("bob"))
     assert r.status_code == 404 and r.json["error"]["code"] == "NOT_FOUND"
-    assert client.delete(f"{URL}/nope", headers=auth("alice")).status_code == 404
+    missing = unregister(client, auth("alice"), token="nope-" + "q" * 20)
+    assert (missing.status_code, missing.json) == (r.status_code, r.json)
     with app.app_context():
         assert rows()[0].active is True
-    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 204
-    assert client.delete(f"{URL}/{TOKEN}", headers=auth("alice")).status_code == 204  # again
+    first = unregister(client, auth("alice"))
+    assert (first.status_code, first.get_data()) == (204, b"")
+    assert unregister(client, auth("alice")).status_code == 204  # again: the same answer
     with app.app_context():
         [device] = rows()
         assert device.active is False and device.deactivated_reason == "unregistered"
+    assert client.get(URL, headers=auth("alice")).json == {"devices": []}
+
+
+def test_a_token_in_the_url_matches_no_route(app, client, auth):
+    device_id = client.post(
+        URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice")
+    ).json["deviceId"]
+    for path in (TOKEN, "a" * 36, "dev_" + "Z" * 32, device_id + "0", device_id.upper()):
+        r = client.delete(f"{URL}/{path}", headers=auth("alice"))
+        assert r.status_code == 404 and r.json["error"]["code"] == "NOT_FOUND", path
+    with app.app_context():
+        assert rows()[0].active is True
+    assert client.delete(f"{URL}/{device_id}", headers=auth("alice")).status_code == 204
+    assert client.delete(f"{URL}/{device_id}", headers=auth("alice")).status_code == 204  # again
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(json={}),
+        dict(json={"token": ""}),
+        dict(json={"token": None}),
+        dict(json={"token": 12345}),
+        dict(json={"token": ["x"]}),
+        dict(json={"token": "a" * 4097}),
+        dict(json={"token": "has space"}),
+        dict(json={"token": TOKEN, "platform": "ios"}),
+        dict(json=[TOKEN]),
+        dict(json=TOKEN),
+        dict(data="{", content_type="application/json"),
+        dict(data=TOKEN, content_type="text/plain"),
+        dict(),
+    ],
+)
+def test_unregister_rejects_bad_bodies_and_changes_nothing(app, client, auth, kwargs):
+    client.post(URL, json={"token": TOKEN, "platform": "ios"}, headers=auth("alice"))
+    r = client.post(UNREGISTER, headers=auth("alice"), **kwargs)
+    assert r.status_code in (400, 415, 422), r.status_code
+    assert set(r.json) == {"error"} and r.json["error"]["code"] and r.json["error"]["message"]
+    with app.app_context():
+        assert [d.active for d in rows()] == [True]
+
+
+def test_unregister_needs_a_token(client):
+    r = client.post(UNREGISTER, json={"token": TOKEN})
+    assert r.status_code == 401 and r.json["error"]["code"].startswith("AUTH")
+
+
+def test_the_api_document_has_no_token_in_a_path(client):
+    spec = client.get("/shield/v1/openapi.json").json
+    paths = spec["paths"]
+    assert not [p for p in paths if "token" in p.lower()]
+    assert set(paths[f"{URL}/{{deviceId}}"]) == {"delete"}
+    delete = paths[f"{URL}/{{deviceId}}"]["delete"]
+    assert [p["name"] for p in delete["parameters"] if p["in"] == "path"] == ["deviceId"]
+    assert "204" in delete["responses"]
+    post = paths[UNREGISTER]["post"]
+    assert "204" in post["responses"] and "requestBody" in post
 
 
 def test_delete_by_device_id_keeps_the_token_out_of_the_url(app, client, auth):
@@ -94,7 +159,7 @@ def test_list_only_active_own_devices_newest_first(client, auth):
             URL, json={"token": f"tok{i}-" + "x" * 20, "platform": platform}, headers=auth("alice")
         )
     client.post(URL, json={"token": "bobs-" + "y" * 20, "platform": "ios"}, headers=auth("bob"))
-    client.delete(f"{URL}/tok1-" + "x" * 20, headers=auth("alice"))
+    unregister(client, auth("alice"), token="tok1-" + "x" * 20)
     devices = client.get(URL, headers=auth("alice")).json["devices"]
     assert [d["tokenSuffix"] for d in devices] == ["x" * 8, "x" * 8]
     assert [d["platform"] for d in devices] == ["ios", "ios"]
@@ -130,7 +195,7 @@ def test_longest_token_is_accepted(app, client, auth):
     token = "a" * 4096
     r = client.post(URL, json={"token": token, "platform": "android"}, headers=auth("alice"))
     assert r.status_code == 201
-    assert client.delete(f"{URL}/{token}", headers=auth("alice")).status_code == 204
+    assert unregister(client, auth("alice"), token=token).status_code == 204
 
 
 def test_too_many_devices_retire_the_oldest(app, client, auth, monkeypatch):

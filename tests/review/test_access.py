@@ -30,6 +30,7 @@ def _alice_state(app, client, auth):
         headers=auth("alice"),
     )
     assert r.status_code == 201
+    device_id = r.json["deviceId"]
     events = client.get(f"{API}/events", headers=auth("alice")).json["events"]
     paid_event = next(e for e in events if e["event"] == "claim_paid")
     return {
@@ -38,6 +39,7 @@ def _alice_state(app, client, auth):
         "txn": txn_id,
         "notification": notes[0]["id"],
         "token": "alice-token-" + "a" * 40,
+        "device": device_id,
         "event": paid_event["id"],
     }
 
@@ -64,7 +66,8 @@ def test_member_cannot_read_or_touch_another_members_data(app, client, auth):
     missing = client.get(f"{API}/wallet/transactions?before=txn_nope", headers=bob)
     assert (missing.status_code, missing.json) == (r.status_code, r.json)
     _not_found(client.post(f"{API}/notifications/{a['notification']}/read", headers=bob))
-    _not_found(client.delete(f"{API}/devices/{a['token']}", headers=bob))
+    _not_found(client.delete(f"{API}/devices/{a['device']}", headers=bob))
+    _not_found(client.post(f"{API}/devices/unregister", json={"token": a["token"]}, headers=bob))
     _not_found(client.post(f"{API}/events/{a['event']}/ack", headers=bob))
 
     assert client.get(f"{API}/claims", headers=bob).json["claims"] == []
