@@ -1,9 +1,11 @@
 """The optional WebSocket addon (Flask-Sock) at `/shield/ws`: SHIELD_WS_ENABLED=1 turns it on.
 
 Modules: `endpoint` (route, origin check), `session` (one socket's life), `connection`
-(queue, single writer, heartbeat), `registry` (rooms), `hub` (outbox tail in seq order,
-clock), `fanout` (Redis pub/sub, PostgreSQL LISTEN), `replay`, `acks`, `protocol` (frames,
-error codes), `limits` (rate limit), `presence` (what the push dispatcher asks), `settings`.
+(delivery state, rooms, heartbeat) on `outbound` (queue, single writer, close), `registry`
+(rooms), `hub` (outbox tail in seq order, dispatch), `clock` (timers, heartbeat sweep),
+`spawning` (writers, greenlets), `fanout` (Redis pub/sub, PostgreSQL LISTEN), `replay`,
+`acks`, `protocol` (frames, error codes), `limits` (rate limit), `presence` (what the push
+dispatcher asks), `settings`.
 """
 
 from __future__ import annotations

@@ -9,22 +9,18 @@ at that instant: everything above it reaches the socket live, everything up to i
 replayed from the outbox if the client asked with `lastSeq`.
 
 Two background loops per process (greenlets under gevent, threads otherwise), started with
-the first socket: the tailer and the clock (pings, idle sockets, token expiry, ack resends,
-presence). Nothing runs per socket but its handler and simple-websocket's reader: timers are
-entries in the clock's one heap, and a socket's writer (on `spawn`: a greenlet, or a small
-thread pool) exists only while it has frames queued.
+the first socket: the tailer (here) and the clock (`clock.py`: pings, idle sockets, token
+expiry, ack resends, presence). Nothing runs per socket but its handler and
+simple-websocket's reader: timers are entries in the clock's one heap, and a socket's writer
+(on `spawn`, see `spawning.py`: a greenlet, or a small thread pool) exists only while it has
+frames queued.
 """
 
 from __future__ import annotations
 
-import contextvars
-import heapq
 import itertools
 import logging
-import sys
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from time import monotonic
 
 from flask import Flask
@@ -32,59 +28,18 @@ from flask import Flask
 from models import db
 
 from . import presence
+from .clock import Clock
 from .connection import Connection
 from .fanout import PgWaker, Publisher, RedisSubscriber
-from .protocol import CLOSE_POLICY, CLOSE_RESTART, Outgoing
+from .protocol import CLOSE_RESTART, Outgoing
 from .registry import Registry
-from .replay import PAGE, acked_ids, tail, top_seq
+from .replay import PAGE, tail, top_seq
 from .settings import Settings
+from .spawning import make_apart, make_spawner
 
 log = logging.getLogger(__name__)
 
 LOCKS = 64
-
-
-def make_spawner(threads: int):
-    """gevent.spawn under a gevent-patched worker, else a bounded thread pool."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        import gevent
-
-        return gevent.spawn
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shield-ws-send").submit
-
-
-def make_apart():
-    """Run a call on a short-lived greenlet (gevent) and wait for it, else just call it.
-
-    Under gevent every greenlet keeps the Python frame stack (in 4 KB pages) as deep as it
-    ever went; a socket's handler lives as long as the socket, so the deep calls it makes
-    (JWT check, database, frame writes) run apart and it keeps only the shallow stack it
-    waits in: about 4 KB less per idle socket. The context (Flask's request and app
-    contexts) goes with the call. A raw greenlet, not `gevent.spawn`: that one records the
-    caller's stack, which makes CPython keep a frame object for each of the handler's frames
-    for as long as it lives (about 1 KB per socket).
-    """
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        from gevent import spawn_raw
-        from gevent.event import AsyncResult
-
-        def apart(fn, *args):
-            result = AsyncResult()
-            context = contextvars.copy_context()
-
-            def call() -> None:
-                try:
-                    result.set(context.run(fn, *args))
-                except BaseException as exc:  # re-raised in the caller by get()
-                    result.set_exception(exc)
-
-            spawn_raw(call)
-            return result.get()
-
-        return apart
-    return lambda fn, *args: fn(*args)
 
 
 class Hub:
@@ -109,10 +64,7 @@ class Hub:
         self._offered: dict[int, Outgoing] = {}
         self._top_hint = 0
         self._read_now = False
-        self._timers: list = []  # (when, seq, conn, event id or None for token expiry)
-        self._timer_seq = itertools.count()
-        self._gone = 0  # sockets detached since the heap was last rid of them
-        self._clock = threading.Condition()
+        self.clock = Clock(self)
         self._helpers: list = []
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -127,7 +79,7 @@ class Hub:
                 self.watermark = top_seq(db.session)
             finally:
                 db.session.remove()
-            for target, name in ((self._tail_loop, "tail"), (self._clock_loop, "clock")):
+            for target, name in ((self._tail_loop, "tail"), (self.clock.run, "clock")):
                 threading.Thread(target=target, name=f"shield-ws-{name}", daemon=True).start()
             s = self.settings
             if s.redis_url:
@@ -147,8 +99,7 @@ class Hub:
             helper.stopped = True
         with self._wake:
             self._wake.notify_all()
-        with self._clock:
-            self._clock.notify_all()
+        self.clock.wake()
 
     # -- sockets ------------------------------------------------------------------------------
     def attach(self, conn: Connection) -> int:
@@ -167,7 +118,7 @@ class Hub:
         if self.publisher is not None and conn.principal is not None:
             self.publisher.call(presence.unmark(self.settings, conn.principal.id, conn.id))
         if conn.principal is not None:
-            self._forget()
+            self.clock.forget()
 
     def lock_for(self):
         """A state lock for a new connection (see Connection.lock)."""
@@ -274,105 +225,12 @@ class Hub:
                     conn.deliver(event)
                 self.watermark = event.seq
 
-    # -- the clock: pings, idle sockets, ack resends, presence -------------------------------
+    # -- the clock (shield/realtime/clock.py) --------------------------------------------------
     def schedule_resend(self, conn: Connection, event_id: str, delay: float) -> None:
-        with self._clock:
-            heapq.heappush(
-                self._timers, (monotonic() + delay, next(self._timer_seq), conn, event_id)
-            )
-            self._clock.notify()
+        self.clock.schedule_resend(conn, event_id, delay)
 
     def watch_expiry(self, conn: Connection) -> None:
-        """Arm the check of the connection's token expiry (again after a re-auth): one entry
-        per connection; an armed earlier check re-arms itself for a later expiry."""
-        with self._clock:
-            when = monotonic() + (conn.expires_at - time.time())
-            if conn.expiry_due is not None and conn.expiry_due <= when:
-                return
-            conn.expiry_due = when
-            heapq.heappush(self._timers, (when, next(self._timer_seq), conn, None))
-            self._clock.notify()
-
-    def _forget(self) -> None:
-        """Count a detached socket; drop closed sockets' timers once they may be a quarter of
-        the heap (an expiry entry would otherwise hold its connection until the token
-        expires). Each sweep is paid for by as many detaches: O(1) per socket."""
-        with self._clock:
-            self._gone += 1
-            if self._gone >= 64 and self._gone * 4 >= len(self._timers):
-                self._timers = [t for t in self._timers if not t[2].closed]
-                heapq.heapify(self._timers)
-                self._gone = 0
-
-    def _clock_loop(self) -> None:
-        next_sweep = monotonic() + self.settings.ping_interval
-        while not self.stopped:
-            due = []
-            with self._clock:
-                now = monotonic()
-                while self._timers and self._timers[0][0] <= now:
-                    due.append(heapq.heappop(self._timers))
-                if not due and now < next_sweep:
-                    until = min(next_sweep, self._timers[0][0] if self._timers else next_sweep)
-                    self._clock.wait(until - now)
-                    continue
-            try:
-                if due:
-                    self._expire([t for t in due if t[3] is None])
-                    self._resend([t for t in due if t[3] is not None])
-                if monotonic() >= next_sweep:
-                    next_sweep = monotonic() + self.settings.ping_interval
-                    self._sweep()
-            except Exception:
-                log.exception("socket clock failed")
-                self._sleep(1.0)
-
-    def _expire(self, due: list) -> None:
-        """Close sockets whose token has expired; a renewed token is checked again later."""
-        now = time.time()
-        with self._clock:
-            for when, _, conn, _ in due:
-                if conn.closed or when != conn.expiry_due:
-                    continue  # gone, or replaced by an earlier check
-                conn.expiry_due = None
-                if conn.expires_at > now:
-                    self.watch_expiry(conn)
-                else:
-                    self.spawn(conn.expire)
-
-    def _resend(self, due: list) -> None:
-        live = [(conn, event_id) for _, _, conn, event_id in due if not conn.closed]
-        if not live:
-            return
-        with self.app.app_context():
-            try:  # acked over REST or another socket since: no resend
-                acked = acked_ids(db.session, list({event_id for _, event_id in live}))
-            finally:
-                db.session.remove()
-        for conn, event_id in live:
-            if event_id in acked:
-                conn.acknowledged(event_id)
-                continue
-            delay = conn.resend(event_id)
-            if delay is not None:
-                self.schedule_resend(conn, event_id, delay)
-
-    def _sweep(self) -> None:
-        now = monotonic()
-        connections = self.registry.connections()
-        for n, conn in enumerate(connections, 1):
-            if n % 256 == 0:
-                time.sleep(0)  # let the pings' writers run (and end) before starting more
-            why = conn.heartbeat(now)
-            if why == "idle":
-                log.debug("socket %s: no sign of life, closing", conn.id)
-                self.spawn(conn.close, CLOSE_POLICY, "Heartbeat timeout")
-            elif why == "stuck":
-                log.info("socket %s: write stuck, aborting", conn.id)
-                conn.abort()
-        if self.publisher is not None and connections:
-            self.publisher.call(presence.mark(self.settings, connections))
+        self.clock.watch_expiry(conn)
 
     def _sleep(self, seconds: float) -> None:
-        with self._clock:
-            self._clock.wait(seconds)
+        self.clock.sleep(seconds)
