@@ -1,7 +1,8 @@
 """The optional WebSocket addon (Flask-Sock) at `/shield/ws`: SHIELD_WS_ENABLED=1 turns it on.
 
-Modules: `endpoint` (route, origin check), `session` (one socket's life), `connection`
-(delivery state, rooms, heartbeat) on `outbound` (queue, single writer, close), `registry`
+Modules: `endpoint` (route, origin check), `session` (one socket's life, any transport),
+`connection` (delivery state, rooms, heartbeat) on `outbound` (queue, single writer, close),
+`ws_session` / `ws_connection` (the plain WebSocket's side of both), `registry`
 (rooms), `hub` (outbox tail in seq order, dispatch), `clock` (timers, heartbeat sweep),
 `spawning` (writers, greenlets), `fanout` (Redis pub/sub, PostgreSQL LISTEN), `replay`,
 `acks`, `protocol` (frames, error codes), `limits` (rate limit), `presence` (what the push

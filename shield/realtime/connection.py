@@ -1,5 +1,6 @@
-"""One socket: who it is, its rooms, delivery bookkeeping (seq, replay backlog, pending acks)
-and heartbeat. Writing (queue, single writer, close) is its base class, `outbound.Outbound`.
+"""One socket, whatever its transport: who it is, its rooms, delivery bookkeeping (seq, replay
+backlog, pending acks) and heartbeat. Writing (queue, single writer, close) is its base
+class, `outbound.Outbound`; the wire is a subclass's (`WsConnection`, `SioConnection`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from models import new_id
 from shield.auth import Principal
 
 from .outbound import PING, Outbound
-from .protocol import AUTH_EXPIRED, CLOSE_POLICY, Outgoing, error_frame
+from .protocol import AUTH_EXPIRED, CLOSE_POLICY, Control, Outgoing, error_frame
 from .settings import Settings
 
 REMEMBER = 256  # ackable events remembered per connection (ack by claimId/payoutId)
 
 
 class PendingAck:
-    __slots__ = ("text", "resends")
+    __slots__ = ("event", "resends")
 
-    def __init__(self, text: str, resends: int = 0) -> None:
-        self.text = text
+    def __init__(self, event: Outgoing, resends: int = 0) -> None:
+        self.event = event
         self.resends = resends
 
 
@@ -51,14 +52,13 @@ class Connection(Outbound):
 
     def __init__(
         self,
-        ws,
         settings: Settings,
         spawn: Callable,
         *,
         remote: str | None = None,
         lock: threading.Lock | None = None,
     ):
-        super().__init__(new_id("conn"), ws, settings, spawn, lock)
+        super().__init__(new_id("conn"), settings, spawn, lock)
         self.remote = remote
         self.principal: Principal | None = None
         self.expires_at = 0.0  # epoch seconds (leeway included) of the current token
@@ -82,14 +82,14 @@ class Connection(Outbound):
         return (f"user:{p.id}", "admin:all") if p.is_admin else (f"user:{p.id}",)
 
     # -- delivery -----------------------------------------------------------------------------
-    def send(self, text: str) -> None:
+    def send(self, frame: Control) -> None:
         """Send a frame that is not an outbox event (connected, pong, error).
 
         Called by the socket's own handler, which then writes the queue itself (no writer
         greenlet or thread is started for it).
         """
         with self.lock:
-            write = not self.closed and self._enqueue(text)
+            write = not self.closed and self._enqueue(frame)
         if write:
             self._flush()
 
@@ -133,13 +133,13 @@ class Connection(Outbound):
             sent[event.ack_key] = event.id
             if len(sent) > REMEMBER:
                 del sent[next(iter(sent))]
-        write = self._enqueue(event.text)
+        write = self._enqueue(event)
         if event.ack_required and self.on_required:
             pending = self.pending
             if pending is None:
                 pending = self.pending = {}
             if event.id not in pending:
-                pending[event.id] = PendingAck(event.text)
+                pending[event.id] = PendingAck(event)
                 self.on_required(self, event.id, self.settings.ack_timeout)
         return write
 
@@ -157,7 +157,7 @@ class Connection(Outbound):
             if pending is None or self.closed:
                 return None
             pending.resends += 1
-            write = self._enqueue(pending.text)
+            write = self._enqueue(pending.event)
             delay = self.settings.ack_timeout * (2**pending.resends)
             if pending.resends >= self.settings.ack_resends:
                 del self.pending[event_id]
@@ -188,14 +188,13 @@ class Connection(Outbound):
         """Ping, or return why the connection must go ('idle', 'stuck')."""
         if self.closed:
             return None
-        if getattr(self.ws, "pong_received", False):
+        if self._transport_pong_received():
             self.last_seen = max(self.last_seen, self.last_ping)
         if now - self.last_seen >= self.settings.idle_timeout:
             return "idle"
         started = self.send_started
         if started is not None and now - started >= self.settings.send_timeout:
             return "stuck"
-        self.ws.pong_received = False
         self.last_ping = now
         with self.lock:
             write = not self.closed and self._enqueue(PING)

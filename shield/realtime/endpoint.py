@@ -10,7 +10,7 @@ from flask_sock import Sock
 from shield.errors import error_response
 
 from .protocol import NOT_AUTHORIZED
-from .session import SocketSession
+from .ws_session import SocketSession
 
 PATH = "/shield/ws"
 

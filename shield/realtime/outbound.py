@@ -1,30 +1,28 @@
-"""A socket's outgoing side: the frame queue, the single writer, the close.
+"""A socket's outgoing side, whatever its transport: the frame queue, the single writer,
+the close.
 
 Every write to a socket (events, errors, pings, the close frame) goes through the queue
-and is written under `send_lock` by one flusher at a time: simple-websocket's `send` is not
-thread-safe. That is also why pings are ours and not simple-websocket's `ping_interval`
-(its background thread would write them without our lock). The few simple-websocket /
-wsproto internals used are confined to the `_transport_*` helpers at the bottom.
+and is written under `send_lock` by one flusher at a time. What a write is on the wire is
+the transport's: a subclass implements the `_transport_*` methods at the bottom
+(`ws_connection.WsConnection` for the plain WebSocket, `socketio_connection.SioConnection`
+for Socket.IO). Queued items are `Outgoing` events, `Control` frames (connected, pong,
+error) and `PING`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable
 from time import monotonic
 
-from wsproto.events import Ping
-
-from .protocol import CLOSE_TRY_AGAIN
+from .protocol import CLOSE_TRY_AGAIN, Control, Outgoing
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-PING = object()  # a queue item: a WebSocket ping frame
+PING = object()  # a queue item: the transport's own ping (WebSocket, Engine.IO)
 
 
 class Outbound:
@@ -32,7 +30,6 @@ class Outbound:
 
     __slots__ = (
         "id",
-        "ws",
         "settings",
         "_spawn",
         "lock",
@@ -46,13 +43,11 @@ class Outbound:
     def __init__(
         self,
         conn_id: str,
-        ws,
         settings: Settings,
         spawn: Callable,
         lock: threading.Lock | None = None,
     ) -> None:
         self.id = conn_id
-        self.ws = ws
         self.settings = settings
         self._spawn = spawn
         # Queue and delivery state: held briefly, never across I/O nor with another
@@ -109,14 +104,14 @@ class Outbound:
             if item is PING:
                 self._transport_ping()
             else:
-                self.ws.send(item)
+                self._transport_send(item)
             return True
         except Exception:  # closed, reset, broken pipe: the handler will notice
             return False
         finally:
             self.send_started = None
 
-    def close(self, code: int, reason: str = "", final: str | None = None) -> None:
+    def close(self, code: int, reason: str = "", final: Control | None = None) -> None:
         """Write what is queued (and `final`), then the close frame; idempotent."""
         with self.lock:
             if self.closed:
@@ -155,29 +150,26 @@ class Outbound:
         self._transport_abort()
         self._transport_wake()
 
-    # -- simple-websocket 1.1 / wsproto internals ---------------------------------------------
+    # -- the transport --------------------------------------------------------------------------
+    def _transport_send(self, item: Outgoing | Control) -> None:
+        """Write one frame; raise on a closed or broken connection."""
+        raise NotImplementedError
+
     def _transport_ping(self) -> None:
-        ws = self.ws
-        if not ws.connected:
-            raise ConnectionError("closed")
-        ws.sock.send(ws.ws.send(Ping()))
+        raise NotImplementedError
+
+    def _transport_pong_received(self) -> bool:
+        """Has a pong arrived since the last call? Resets it."""
+        raise NotImplementedError
 
     def _transport_close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):  # already closed by the peer or the library
-            self.ws.close(code, reason)
+        """Close with a code the client can read; never raises."""
+        raise NotImplementedError
 
     def _transport_abort(self) -> None:
-        self.ws.connected = False
-        with contextlib.suppress(OSError):
-            self.ws.sock.shutdown(socket.SHUT_RDWR)
+        """Drop the connection now (a peer that does not read)."""
+        raise NotImplementedError
 
     def _transport_wake(self) -> None:
-        """Wake the handler blocked in `ws.receive()` so it sees the connection is gone.
-
-        The handler waits without a timeout (no timer per socket), so `connected` is cleared
-        too: `receive()` then returns instead of waiting again, even if the close frame
-        could not be written."""
-        self.ws.connected = False
-        event = getattr(self.ws, "event", None)
-        if event is not None:
-            event.set()
+        """Wake whatever waits for the client's frames, so it sees the connection is gone."""
+        raise NotImplementedError

@@ -1,7 +1,9 @@
-"""Frames on the wire: one JSON text frame per spec envelope, in both directions.
+"""Frames, whatever the transport: one JSON spec envelope per server frame; client frames
+are `{"event": name, "data": {...}}` (the plain socket) or a Socket.IO event `name, data`.
 
-Server events are the outbox message (envelope + `id` + `seq`); `connected`, `pong` and
-`error` are envelopes without `id`/`seq`. Client frames are `{"event": name, "data": {...}}`.
+Server events are the outbox message (envelope + `id` + `seq`, an `Outgoing`); `connected`,
+`pong` and `error` are envelopes without `id`/`seq` (a `Control`). Both carry the event name
+and the envelope's JSON text, serialised once.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from models import utcnow
 from shield.events import ACK_OPTIONAL, ACK_REQUIRED, message
@@ -57,17 +60,24 @@ class ClientFrame:
     data: dict
 
 
+class Control(NamedTuple):
+    """A server frame that is not an outbox event: its name and its envelope's JSON text."""
+
+    name: str
+    text: str
+
+
 def dumps(frame: dict) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
-def server_frame(name: str, data: dict, now: datetime | None = None) -> str:
-    return dumps({"event": name, "timestamp": iso(now or utcnow()), "data": data})
+def server_frame(name: str, data: dict, now: datetime | None = None) -> Control:
+    return Control(name, dumps({"event": name, "timestamp": iso(now or utcnow()), "data": data}))
 
 
 def error_frame(
     code: str, message: str, original: str | None = None, details: dict | None = None
-) -> str:
+) -> Control:
     data: dict = {"code": code, "message": message}
     if original:
         data["originalEvent"] = original[:MAX_NAME]
@@ -76,7 +86,7 @@ def error_frame(
     return server_frame("error", data)
 
 
-def connected_frame(user_id: str, connection_id: str, server_version: str) -> str:
+def connected_frame(user_id: str, connection_id: str, server_version: str) -> Control:
     now = utcnow()
     return server_frame(
         "connected",
@@ -90,7 +100,7 @@ def connected_frame(user_id: str, connection_id: str, server_version: str) -> st
     )
 
 
-def pong_frame() -> str:
+def pong_frame() -> Control:
     return server_frame("pong", {})
 
 
@@ -104,19 +114,22 @@ def parse(raw) -> ClientFrame:
         raise FrameError(INVALID_PAYLOAD, "The frame is not valid JSON.") from None
     if not isinstance(value, dict):
         raise FrameError(INVALID_PAYLOAD, "A frame is a JSON object with an `event` name.")
-    problem = json_problem(value)
-    if problem:
-        raise FrameError(INVALID_PAYLOAD, problem.replace("The body", "The frame"))
-    name = value.get("event")
+    return frame_of(value.get("event"), value.get("data", {}))
+
+
+def frame_of(name, data) -> ClientFrame:
+    """Check a decoded client event (a plain frame's fields, or a Socket.IO event)."""
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise FrameError(INVALID_PAYLOAD, "A frame needs an `event` name.")
     if name not in CLIENT_EVENTS:
         raise FrameError(INVALID_PAYLOAD, f"Unknown event {name!r}.", name)
-    data = value.get("data", {})
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise FrameError(INVALID_PAYLOAD, "`data` must be an object.", name)
+    problem = json_problem(data)
+    if problem:
+        raise FrameError(INVALID_PAYLOAD, problem.replace("The body", "The frame"), name)
     return ClientFrame(name, data)
 
 

@@ -11,11 +11,11 @@ import pytest
 from shield.auth import Principal
 from shield.realtime import has_live_socket, push_hold_seconds
 from shield.realtime import protocol as p
-from shield.realtime.connection import Connection
 from shield.realtime.endpoint import origin_allowed
 from shield.realtime.limits import CLOSE, DROP, OK, WARN, FrameLimiter
 from shield.realtime.registry import Registry
 from shield.realtime.settings import Settings, load
+from shield.realtime.ws_connection import WsConnection
 
 
 def test_client_frames_are_parsed_strictly():
@@ -116,8 +116,8 @@ class _Later:
             fn(*args)
 
 
-def _connection(subject: str, *, admin: bool = False) -> Connection:
-    conn = Connection(_FakeWs(), Settings(), spawn=_Later())
+def _connection(subject: str, *, admin: bool = False) -> WsConnection:
+    conn = WsConnection(_FakeWs(), Settings(), spawn=_Later())
     conn.principal = Principal(subject, "admin" if admin else "member", None, datetime.now(UTC))
     return conn
 
