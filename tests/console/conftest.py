@@ -60,29 +60,52 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    """A fresh page whose every request is logged; any request to another origin is aborted
-    and recorded in `page.foreign_requests`."""
-    context = browser.new_context()
-    origin = urlsplit(live_server)
-    foreign: list[str] = []
-    seen: list[str] = []
+def open_page(browser):
+    """Make pages for an origin: every request is logged; any request to another origin is
+    aborted and recorded in `page.foreign_requests`; WebSockets are recorded in
+    `page.websockets` (and in `foreign_requests` when not to the same host and port)."""
+    contexts = []
 
-    def gate(route):
-        url = urlsplit(route.request.url)
-        seen.append(route.request.url)
-        if (url.scheme, url.netloc) != (origin.scheme, origin.netloc):
-            foreign.append(route.request.url)
-            route.abort()
-            return
-        route.continue_()
+    def make(base_url: str):
+        context = browser.new_context()
+        contexts.append(context)
+        origin = urlsplit(base_url)
+        foreign: list[str] = []
+        seen: list[str] = []
 
-    context.route("**/*", gate)
-    page = context.new_page()
-    page.foreign_requests = foreign
-    page.all_requests = seen
-    page.console_errors = []
-    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+        def gate(route):
+            url = urlsplit(route.request.url)
+            seen.append(route.request.url)
+            if (url.scheme, url.netloc) != (origin.scheme, origin.netloc):
+                foreign.append(route.request.url)
+                route.abort()
+                return
+            route.continue_()
+
+        def socket_opened(ws):
+            page.websockets.append(ws)
+            url = urlsplit(ws.url)
+            same_scheme = {"http": "ws", "https": "wss"}[origin.scheme]
+            if (url.scheme, url.netloc) != (same_scheme, origin.netloc):
+                foreign.append(ws.url)
+
+        context.route("**/*", gate)
+        page = context.new_page()
+        page.foreign_requests = foreign
+        page.all_requests = seen
+        page.websockets = []
+        page.console_errors = []
+        page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+        page.on("websocket", socket_opened)
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page, live_server):
+    """A page on the live server (no socket there: the console polls the feed)."""
+    return open_page(live_server)

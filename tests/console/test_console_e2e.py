@@ -30,6 +30,8 @@ def test_submitted_claim_arrives_live_and_is_approved_once(app, live_server, pag
     admin_token = token("root", admin=True)
     open_console(page, live_server, admin_token)
     assert "token=" not in page.url  # read from the fragment, then removed
+    # This server has no socket (/shield/ws is a 404): the console polls the feed.
+    expect(page.locator("#live-status")).to_have_attribute("data-transport", "poll")
     assert page.evaluate("sessionStorage.getItem('shield.adminToken')") == admin_token
 
     first = requests.get(f"{live_server}/shield/v1/claims", headers=member, timeout=10)

@@ -5,39 +5,24 @@ import { request } from "./api.js";
 export const POLL_MS = 2000;
 const PAGE = 500;
 
-export function startFeed(onEvents, onStatus) {
-  let after = 0;
+// A reader of the feed that keeps the last ETag. `read(after)` hands every page after
+// `after` to `deliver(events)` (and `onReset()` when the feed says reset) and resolves the
+// feed's lastSeq (`after` again on a 304); a failed request rejects.
+export function createFeed({ deliver, onReset }) {
   let etag = null;
-  let stopped = false;
-  let timer = null;
-  let first = true;
-
-  async function tick() {
-    if (stopped) return;
-    try {
+  return {
+    async read(after) {
       for (;;) {
         const headers = etag ? { "If-None-Match": etag } : {};
         const result = await request("GET", `/events?after=${after}&limit=${PAGE}`, { headers });
-        if (result.notModified) break;
+        if (result.notModified) return after;
         etag = result.response.headers.get("ETag");
         const body = result.data;
-        if (body.events.length) onEvents(body.events, { catchingUp: first });
-        if (body.reset) onEvents([], { reset: true });
-        after = body.lastSeq;
-        if (!body.hasMore) break;
+        if (body.reset) onReset();
+        if (body.events.length) deliver(body.events);
+        after = Math.max(after, body.lastSeq);
+        if (!body.hasMore) return after;
       }
-      first = false;
-      onStatus(`Live: checked ${new Date().toLocaleTimeString()}`, "info");
-    } catch (error) {
-      onStatus("Live updates paused: " + error.message, "error");
-      if (error.status === 401 || error.status === 403) return; // signed out; no retry loop
-    }
-    if (!stopped) timer = setTimeout(tick, POLL_MS);
-  }
-
-  tick();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
+    },
   };
 }

@@ -4,12 +4,12 @@ import { ApiError, get } from "./api.js";
 import { addAlert, initAlerts } from "./alerts.js";
 import { currentClaimId, initClaim, loadClaim } from "./claim.js";
 import { $, say } from "./dom.js";
-import { startFeed } from "./feed.js";
 import { initMember, openMember } from "./member.js";
+import { startLive } from "./live.js";
 import { initQueue, refreshQueue } from "./queue.js";
 import { clearToken, getToken, setToken, takeTokenFromFragment, tokenSubject } from "./session.js";
 
-let stopFeed = null;
+let stopLive = null;
 
 function showView(name) {
   for (const view of ["queue", "claim", "alerts", "member"]) {
@@ -32,8 +32,8 @@ async function showMember(memberId) {
 }
 
 function signedOut(message) {
-  if (stopFeed) stopFeed();
-  stopFeed = null;
+  if (stopLive) stopLive();
+  stopLive = null;
   clearToken();
   $("app").hidden = true;
   $("login").hidden = false;
@@ -42,16 +42,27 @@ function signedOut(message) {
   say($("login-message"), message, message ? "error" : "info");
 }
 
-function onEvents(events, { reset } = {}) {
-  let queueChanged = Boolean(reset);
+function onEvents(events) {
+  let queueChanged = false;
   for (const event of events) {
     if (event.event === "admin_action_required") addAlert(event);
-    if (event.event === "admin_claim_submitted") queueChanged = true;
     const claimId = event.data && event.data.claimId;
     if (claimId && claimId === currentClaimId() && !$("view-claim").hidden) loadClaim(claimId, { keepMessage: true });
-    if (claimId) queueChanged = true;
+    if (event.event === "admin_claim_submitted" || claimId) queueChanged = true;
   }
   if (queueChanged) refreshQueue().catch(() => {});
+}
+
+// The events since the last seq are gone (retention, a reset): what is shown is refetched.
+function onReset() {
+  refreshQueue().catch(() => {});
+  const claimId = currentClaimId();
+  if (claimId && !$("view-claim").hidden) loadClaim(claimId, { keepMessage: true }).catch(() => {});
+}
+
+function liveStatus(text, kind, transport) {
+  say($("live-status"), text, kind);
+  $("live-status").dataset.transport = transport;
 }
 
 async function signIn() {
@@ -74,7 +85,13 @@ async function signIn() {
   await initClaim(() => refreshQueue().catch(() => {}));
   await refreshQueue();
   showView("queue");
-  stopFeed = startFeed(onEvents, (text, kind) => say($("live-status"), text, kind));
+  stopLive = startLive({
+    token: getToken(),
+    onEvents,
+    onReset,
+    onStatus: liveStatus,
+    onAuthLost: () => signedOut("Your token expired or was refused: paste a fresh admin token."),
+  });
 }
 
 function wire() {
