@@ -19,7 +19,27 @@ import time
 import websocket
 
 
+def plain_connect(url: str, token: str) -> websocket.WebSocket:
+    ws = websocket.create_connection(
+        url,
+        header=[f"Authorization: Bearer {token}"],
+        suppress_origin=True,
+        timeout=30,
+        enable_multithread=False,
+    )
+    frame = ws.recv()
+    if '"connected"' not in frame:
+        raise RuntimeError(frame[:100])
+    return ws
+
+
 def main(url: str, tokens_file: str, start: str, count: str) -> int:
+    return hold(plain_connect, url, tokens_file, start, count)
+
+
+def hold(open_socket, url: str, tokens_file: str, start: str, count: str, on_text=None) -> int:
+    """Open COUNT sockets with `open_socket(url, token)`, then keep them answering pings
+    (`on_text(ws, data)` sees text frames: Socket.IO's pings are text)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -30,16 +50,7 @@ def main(url: str, tokens_file: str, start: str, count: str) -> int:
     failed = 0
     for i in range(first, first + n):
         try:
-            ws = websocket.create_connection(
-                url,
-                header=[f"Authorization: Bearer {tokens[i % len(tokens)]}"],
-                suppress_origin=True,
-                timeout=30,
-                enable_multithread=False,
-            )
-            frame = ws.recv()
-            if '"connected"' not in frame:
-                raise RuntimeError(frame[:100])
+            ws = open_socket(url, tokens[i % len(tokens)])
             ws.settimeout(5)
             sockets[ws.sock.fileno()] = ws
         except Exception as exc:  # counted; the bench reports it
@@ -67,6 +78,8 @@ def main(url: str, tokens_file: str, start: str, count: str) -> int:
                 frame = ws.recv_frame()
                 if frame.opcode == websocket.ABNF.OPCODE_PING:
                     ws.pong(frame.data)
+                elif frame.opcode == websocket.ABNF.OPCODE_TEXT and on_text is not None:
+                    on_text(ws, frame.data)
                 elif frame.opcode == websocket.ABNF.OPCODE_CLOSE:
                     raise ConnectionError("closed by the server")
             except Exception:

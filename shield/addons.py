@@ -22,7 +22,7 @@ def _call(module: str, function: str, app: Flask) -> None:
 
 def init_addons(app: Flask) -> None:
     """Start what the configuration asks for (tests turn all of it off)."""
-    if app.config.get("SHIELD_WS_ENABLED"):
+    if app.config.get("SHIELD_WS_ENABLED") or app.config.get("SHIELD_SOCKETIO_ENABLED"):
         _call("shield.realtime", "init_app", app)
     if app.config.get("SHIELD_SCHEDULER") == "inprocess":
         _call("jobs.scheduler", "start_in_process", app)

@@ -67,6 +67,7 @@ def from_env(env: os._Environ | dict | None = None) -> dict:
         "SHIELD_FCM_ENDPOINT": env.get("SHIELD_FCM_ENDPOINT") or None,
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SHIELD_WS_ENABLED": _bool(env.get("SHIELD_WS_ENABLED")),
+        "SHIELD_SOCKETIO_ENABLED": _bool(env.get("SHIELD_SOCKETIO_ENABLED")),
         "SHIELD_WS_ALLOWED_ORIGINS": [
             o.strip() for o in env.get("SHIELD_WS_ALLOWED_ORIGINS", "").split(",") if o.strip()
         ],

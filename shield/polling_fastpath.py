@@ -75,13 +75,16 @@ def install(app: Flask) -> None:
     """Put the fast path in front of `app.wsgi_app`.
 
     SHIELD_POLL_FASTPATH: 1 / 0; by default on, except in a process that serves the socket
-    addon (SHIELD_WS_ENABLED): there every socket's handler runs below this layer for the
-    socket's whole life, and under gevent the extra frame costs ~0.8 KB per idle socket
-    (measured: 39.9 -> 40.7 KB). Sockets belong in processes of their own anyway.
+    addon (SHIELD_WS_ENABLED, SHIELD_SOCKETIO_ENABLED): there every socket's handler runs
+    below this layer for the socket's whole life, and under gevent the extra frame costs
+    ~0.8 KB per idle socket (measured: 39.9 -> 40.7 KB). Sockets belong in processes of
+    their own anyway.
     """
     setting = app.config.get("SHIELD_POLL_FASTPATH", os.environ.get("SHIELD_POLL_FASTPATH"))
     if setting is None or setting == "":
-        enabled = not app.config.get("SHIELD_WS_ENABLED")
+        enabled = not (
+            app.config.get("SHIELD_WS_ENABLED") or app.config.get("SHIELD_SOCKETIO_ENABLED")
+        )
     else:
         enabled = str(setting).lower() not in ("0", "off", "false", "no")
     if enabled:

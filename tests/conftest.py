@@ -98,6 +98,7 @@ def _test_config(database_uri: str) -> dict:
         "SHIELD_JWT_AUDIENCE": None,
         "SHIELD_SCHEDULER": "off",
         "SHIELD_WS_ENABLED": False,
+        "SHIELD_SOCKETIO_ENABLED": False,
         "REDIS_URL": None,
         "SHIELD_FCM_SERVICE_ACCOUNT": None,
         "SHIELD_VERSION_CACHE": "off",

@@ -1,8 +1,11 @@
-"""The optional WebSocket addon (Flask-Sock) at `/shield/ws`: SHIELD_WS_ENABLED=1 turns it on.
+"""The optional socket addon: a plain WebSocket (Flask-Sock) at `/shield/ws`
+(SHIELD_WS_ENABLED=1) and a Socket.IO endpoint, namespace `/shield/ws` on `/socket.io/`
+(SHIELD_SOCKETIO_ENABLED=1). Both are transports of one hub per process.
 
 Modules: `endpoint` (route, origin check), `session` (one socket's life, any transport),
 `connection` (delivery state, rooms, heartbeat) on `outbound` (queue, single writer, close),
-`ws_session` / `ws_connection` (the plain WebSocket's side of both), `registry`
+`ws_session` / `ws_connection` (the plain WebSocket's side of both), `socketio_server` /
+`socketio_session` / `socketio_connection` / `socketio_engine` (Socket.IO's), `registry`
 (rooms), `hub` (outbox tail in seq order, dispatch), `clock` (timers, heartbeat sweep),
 `spawning` (writers, greenlets), `fanout` (Redis pub/sub, PostgreSQL LISTEN), `replay`,
 `acks`, `protocol` (frames, error codes), `limits` (rate limit), `presence` (what the push
@@ -37,6 +40,7 @@ class State:
         self.app = app
         self.settings = settings
         self.hub: Hub | None = None
+        self.socketio = None  # socketio_server.Endpoint, when enabled
         self._publisher = None
 
     def publisher(self):
@@ -77,12 +81,23 @@ def _on_commit(events: list[CommittedEvent]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Mount `/shield/ws` and start publishing this process's commits to the sockets."""
-    from .endpoint import bp
-
+    """Mount the enabled transports and start publishing this process's commits to them."""
     settings = load(app.config)
     state = State(app, settings)
     app.extensions[EXTENSION] = state
+    if app.config.get("SHIELD_WS_ENABLED"):
+        _mount_plain(app, settings)
+    if app.config.get("SHIELD_SOCKETIO_ENABLED"):
+        from .socketio_server import mount
+
+        state.socketio = mount(app, state)
+    _states.add(state)
+    on_commit(_on_commit)
+
+
+def _mount_plain(app: Flask, settings: Settings) -> None:
+    from .endpoint import bp
+
     options = dict(app.config.get("SOCK_SERVER_OPTIONS") or {})
     options.setdefault("max_message_size", settings.max_message_size)
     # Pings are sent by the hub under each socket's send lock, not by simple-websocket's
@@ -90,5 +105,3 @@ def init_app(app: Flask) -> None:
     options["ping_interval"] = None
     app.config["SOCK_SERVER_OPTIONS"] = options
     app.register_blueprint(bp)
-    _states.add(state)
-    on_commit(_on_commit)

@@ -49,3 +49,9 @@ def make_apart():
 
         return apart
     return lambda fn, *args: fn(*args)
+
+
+def gevent_patched() -> bool:
+    """Is this a gevent-patched worker (gunicorn -k gevent)?"""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("threading")

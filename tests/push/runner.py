@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
             "SHIELD_JWT_SECRET": "runner-secret-0123456789abcdef0123456789",
             "SHIELD_SCHEDULER": "off",
             "SHIELD_WS_ENABLED": False,
+            "SHIELD_SOCKETIO_ENABLED": False,
             "SHIELD_PUSH_WORKER": "off",
             "SHIELD_FCM_SERVICE_ACCOUNT": args.service_account,
             "SHIELD_FCM_ENDPOINT": args.endpoint,

@@ -1,5 +1,6 @@
-"""Real servers (gunicorn, gevent worker, SHIELD_WS_ENABLED=1) on the session database, and
-a real WebSocket client (websocket-client) to talk to them."""
+"""Real servers (gunicorn, gevent worker, SHIELD_WS_ENABLED=1 and SHIELD_SOCKETIO_ENABLED=1:
+both transports on one hub) on the session database, and real clients to talk to them: a
+WebSocket client (websocket-client) here, the npm socket.io-client in `sio_client`."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from shield.events import record
 from shield.members import ensure_member_id
 from tests.conftest import ON_POSTGRES, REDIS_URL, TEST_SECRET, _service_missing, _test_config
 from tests.factories import claim_body, subscribe
+from tests.realtime.sio_client import node_driver, sio  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
@@ -35,6 +37,7 @@ ALLOWED_ORIGIN = "https://app.example.com"
 
 # The package's default server: short timeouts so the suite stays fast.
 DEFAULT_ENV = {
+    "SHIELD_SOCKETIO_ENABLED": "1",
     "SHIELD_WS_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
     "SHIELD_WS_AUTH_TIMEOUT": "1",
     "SHIELD_WS_ACK_TIMEOUT": "0.4",
@@ -69,7 +72,7 @@ class Server:
     def __init__(self, database_uri: str, log_path: Path, **env) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/shield/ws"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/shield/ws"  # also the socket.io URL
         self.log_path = log_path
         full_env = {
             k: v
@@ -101,6 +104,8 @@ class Server:
                 "--no-control-socket",
                 "--graceful-timeout",
                 "1",
+                "--timeout",  # a busy machine boots slowly: not a reason to kill the worker
+                "120",
                 "--log-level",
                 "warning",
                 "app:create_app()",
@@ -111,7 +116,7 @@ class Server:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

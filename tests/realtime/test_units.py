@@ -189,3 +189,47 @@ def test_addon_is_off_by_default(make_app):
     app = make_app()
     assert "shield.realtime" not in app.extensions
     assert not any(rule.rule == "/shield/ws" for rule in app.url_map.iter_rules())
+
+
+def test_socketio_endpoint_alone_refuses_long_polling_and_foreign_origins(make_app):
+    app = make_app(SHIELD_SOCKETIO_ENABLED=True, SHIELD_WS_ALLOWED_ORIGINS=["https://app.test"])
+    assert app.extensions["shield.realtime"].socketio is not None
+    assert not any(rule.rule == "/shield/ws" for rule in app.url_map.iter_rules())
+    client = app.test_client()
+    polling = client.get("/socket.io/?EIO=4&transport=polling")
+    assert polling.status_code == 400  # WebSocket only
+    foreign = client.get(
+        "/socket.io/?EIO=4&transport=websocket", headers={"Origin": "https://evil.test"}
+    )
+    assert foreign.status_code == 403 and foreign.json["error"]["code"] == "NOT_AUTHORIZED"
+    assert client.get("/shield/v1/openapi.json").status_code == 200  # the app behind it
+
+
+def test_socketio_manager_keeps_no_room_per_client_and_bounds_callbacks():
+    from shield.realtime.socketio_engine import LeanManager
+
+    class _Eio:
+        n = 0
+
+        def generate_id(self):
+            self.n += 1
+            return f"s{self.n}"
+
+    class _Server:
+        eio = _Eio()
+
+    manager = LeanManager()
+    manager.server = _Server()
+    sids = [manager.pre_connect(f"e{i}", "/shield/ws") for i in range(3)]
+    for sid in sids:
+        manager.connect(sid, "/shield/ws")
+    assert list(manager.rooms["/shield/ws"]) == [None]  # no room per client
+    assert manager.is_connected(sids[0], "/shield/ws")
+    assert manager.pre_connect("e0", "/shield/ws") is None  # already connected
+    for _ in range(LeanManager.max_callbacks + 10):
+        manager._generate_ack_id(sids[0], print)
+    assert len(manager.callbacks[sids[0]]) == LeanManager.max_callbacks + 1
+    manager.disconnect(sids[0], "/shield/ws")
+    assert sids[0] not in manager.callbacks
+    assert manager.sid_from_eio_sid("e0", "/shield/ws") is None
+    assert manager.sid_from_eio_sid("e1", "/shield/ws") == sids[1]
