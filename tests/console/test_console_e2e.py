@@ -14,7 +14,15 @@ import requests
 from playwright.sync_api import expect
 
 from models import Claim, db
-from tests.console.steps import POLL_SECONDS, open_console, submit
+from tests.console.steps import (
+    POLL_SECONDS,
+    api,
+    approve_and_pay,
+    claim_status,
+    console_on_new_claim,
+    open_console,
+    submit,
+)
 from tests.factories import subscribe
 
 # The run's screenshot goes to pytest's temporary directory; SHIELD_UPDATE_SCREENSHOT=1 writes it
@@ -64,10 +72,7 @@ def test_submitted_claim_arrives_live_and_is_approved_once(app, live_server, pag
     expect(page.locator("#action-message")).to_contain_text("is now approved")
     expect(page.locator("#claim-title")).to_contain_text("approved")
     assert len(approve_requests) == 1 and approve_requests[0]
-    with app.app_context():
-        approved = db.session.get(Claim, claim["claimId"])
-        assert approved.status == "approved"
-        db.session.remove()
+    assert claim_status(app, claim["claimId"]) == "approved"
     history = requests.get(
         f"{live_server}/shield/v1/admin/claims/{claim['claimId']}/history",
         headers={"Authorization": f"Bearer {admin_token}"},
@@ -91,32 +96,46 @@ def test_submitted_claim_arrives_live_and_is_approved_once(app, live_server, pag
     assert page.console_errors == []
 
 
-def test_invalid_transition_is_shown_in_words_and_changes_nothing(app, live_server, page, token):
-    with app.app_context():
-        subscribe("bob")
-    member = {"Authorization": f"Bearer {token('bob')}"}
-    claim = submit(live_server, member, ticketNumber="BAD-0001")
-    open_console(page, live_server, token("root", admin=True))
-    page.get_by_role("button", name="BAD-0001").click()
+def test_a_stale_claim_gets_the_refusal_in_words_and_is_refreshed(app, live_server, page, token):
+    """Only the actions the shown status allows are enabled; when another admin acted first,
+    the click gets the 409 in words, changes nothing, and the page shows the claim as it is."""
+    admin = {"Authorization": f"Bearer {token('other-admin', admin=True)}"}
+    claim = console_on_new_claim(app, live_server, page, token, "bob", "BAD-0001")
     expect(page.locator("#claim-title")).to_contain_text("submitted")
-    pay = page.get_by_role("button", name="Pay")
-    pay.click()
+    expect(page.get_by_role("button", name="Pay")).to_be_disabled()
+    approve = page.get_by_role("button", name="Approve")
+    expect(approve).to_be_enabled()
+
+    approve_and_pay(live_server, admin, claim["claimId"])  # another admin, behind our back
+    approve.click()
     message = page.locator("#action-message")
-    expect(message).to_contain_text("Not done")
+    expect(message).to_contain_text("Not done: the claim is not in a state that allows this.")
     expect(message).to_have_attribute("data-kind", "error")
-    expect(pay).to_be_enabled()
-    with app.app_context():
-        assert db.session.get(Claim, claim["claimId"]).status == "submitted"
-        db.session.remove()
+    expect(page.locator("#claim-title")).to_contain_text("paid")  # refreshed
+    expect(approve).to_be_disabled()
+    expect(page.get_by_role("button", name="Request proof")).to_be_enabled()
+    assert claim_status(app, claim["claimId"]) == "paid"
+    events = api("GET", live_server, f"/admin/claims/{claim['claimId']}/history", admin).json()
+    assert [e["event"] for e in events["events"]].count("claim_approved") == 1
     assert page.foreign_requests == []
 
 
+def test_a_refused_request_is_shown_in_words_and_changes_nothing(app, live_server, page, token):
+    claim = console_on_new_claim(app, live_server, page, token, "bea", "UNK-1")
+    # A code the server does not know (a stale list): the API answers 422.
+    page.locator("#deny-code").evaluate(
+        "(s) => { s.append(new Option('D999 — gone', 'D999')); s.value = 'D999'; }"
+    )
+    page.get_by_role("button", name="Deny", exact=True).click()
+    message = page.locator("#action-message")
+    expect(message).to_contain_text("Not done: the request was refused.")
+    expect(message).to_have_attribute("data-kind", "error")
+    expect(page.locator("#claim-title")).to_contain_text("submitted")
+    assert claim_status(app, claim["claimId"]) == "submitted"
+
+
 def test_deny_with_a_code_from_the_rules(app, live_server, page, token):
-    with app.app_context():
-        subscribe("carol")
-    claim = submit(live_server, {"Authorization": f"Bearer {token('carol')}"}, ticketNumber="DNY-1")
-    open_console(page, live_server, token("root", admin=True))
-    page.get_by_role("button", name="DNY-1").click()
+    claim = console_on_new_claim(app, live_server, page, token, "carol", "DNY-1")
     page.get_by_label("Denial code").select_option("D005")
     expect(page.locator("#deny-code-help")).to_contain_text("Appealable")
     page.get_by_label("Decision notes").fill("photo is blurred")
@@ -138,3 +157,52 @@ def test_member_and_expired_tokens_get_a_clear_message(live_server, page, token)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#login-message")).to_contain_text("expired")
     assert page.evaluate("sessionStorage.getItem('shield.adminToken')") is None
+    page.get_by_label("Admin token (JWT)").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#login-message")).to_have_text(
+        "That token is expired or not valid. Paste a fresh admin token."
+    )
+
+
+def _tab_to(page, selector: str, limit: int = 40) -> None:
+    """Press Tab until the element matching `selector` has the focus."""
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_review_and_deny_with_every_control_labelled(app, live_server, page, token):
+    with app.app_context():
+        subscribe("kit")
+    claim = submit(live_server, {"Authorization": f"Bearer {token('kit')}"}, ticketNumber="KEY-1")
+    open_console(page, live_server, token("root", admin=True))
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, button")]
+          .filter((c) => !(c.labels && c.labels.length) && !c.textContent.trim()
+                         && !c.getAttribute("aria-label"))
+          .map((c) => c.outerHTML)"""
+    )
+    assert unlabelled == []
+
+    _tab_to(page, f"#queue-body tr[data-claim-id='{claim['claimId']}'] button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#claim-title")).to_be_focused()
+    _tab_to(page, "#act-review")
+    page.keyboard.press("Enter")
+    expect(page.locator("#claim-title")).to_contain_text("under review")
+    expect(page.locator("#act-approve")).to_be_focused()  # focus goes on to the next action
+    _tab_to(page, "#deny-code")
+    last_code = page.locator("#deny-code option").last.get_attribute("value")
+    page.keyboard.press("End")  # the last code
+    expect(page.locator("#deny-code")).to_have_value(last_code)
+    expect(page.locator("#deny-code-help")).not_to_be_empty()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Decision notes")).to_be_focused()
+    page.keyboard.type("duplicate of an earlier ticket")
+    page.keyboard.press("Enter")  # submits the Deny form
+    expect(page.locator("#claim-title")).to_contain_text("denied")
+    assert claim_status(app, claim["claimId"]) == "denied"
+    expect(page.locator("#claim-fields")).to_contain_text(last_code)
+    assert page.console_errors == []

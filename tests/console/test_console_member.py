@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from models import Subscription, Withdrawal, db
-from tests.console.steps import api, bearer, open_console, submit
+from tests.console.steps import api, approve_and_pay, bearer, open_console, submit
 from tests.factories import subscribe
 
 DEVICE_TOKEN = "fcm-token-abcdefghijklmnopqrstuvwxyz-0123456789-SECRETPART-tail1234"
@@ -18,14 +18,7 @@ def test_member_view_shows_and_changes_the_member(app, live_server, page, token)
     member = bearer(token("dana"))
     admin = bearer(token("root", admin=True))
     claim = submit(live_server, member, amount=80)
-    for action in ("approve", "pay"):
-        response = api(
-            "POST",
-            live_server,
-            f"/admin/claims/{claim['claimId']}/{action}",
-            {**admin, "Idempotency-Key": f"{action}-1"},
-        )
-        assert response.status_code == 200, response.text
+    approve_and_pay(live_server, admin, claim["claimId"])
     assert (
         api("POST", live_server, "/devices", member, {"token": DEVICE_TOKEN, "platform": "android"})
     ).status_code == 201

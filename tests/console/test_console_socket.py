@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -164,7 +165,7 @@ def test_a_killed_socket_falls_back_to_polling_and_resumes_from_last_seq(
         ws.close(code=1011, reason="killed")
     status = page.locator("#live-status")
     expect(status).to_have_attribute("data-transport", "poll", timeout=2000)
-    expect(status).to_contain_text("polling")
+    expect(status).to_contain_text("dropped")
     polls_before = len(_feed_requests(page))
     claim = submit(ws_server.url, bearer(token("kim")), ticketNumber="POLL-1")
     row = page.locator(f"#queue-body tr[data-claim-id='{claim['claimId']}']")
@@ -193,3 +194,20 @@ def test_a_killed_socket_falls_back_to_polling_and_resumes_from_last_seq(
     assert [f["seq"] for f in replayed] == [alert_seq]  # replayed once, handled once
     assert page.console_errors == []
     assert page.foreign_requests == []
+
+
+def test_a_token_expiring_on_the_socket_signs_the_page_out_in_words(
+    app, ws_server, open_page, token
+):
+    page = open_page(ws_server.url)
+    _record_frames(page)
+    _open(page, ws_server, token("root", admin=True, ttl=timedelta(seconds=4)), "socket")
+    expect(page.locator("#login-message")).to_have_text(
+        "Your token expired or was refused: paste a fresh admin token.", timeout=10_000
+    )
+    expect(page.locator("#app")).to_be_hidden()
+    _, received = _frames(page)
+    assert [f["data"]["code"] for f in received if f["event"] == "error"] == ["AUTH_EXPIRED"]
+    assert page.evaluate("sessionStorage.getItem('shield.adminToken')") is None
+    page.wait_for_timeout(1500)
+    assert len(page.websockets) == 1  # no reconnect loop with a dead token

@@ -1,15 +1,50 @@
-// One claim: its fields, document link, the member's plan and coverage, its event history
-// with push deliveries, and the decision buttons.
+// One claim: loading it, and the decision buttons. Only the actions the claim's status
+// allows are enabled, with the next steps in words; a refusal (another admin was first) is
+// shown in words and the claim reloaded.
 import { ApiError, get } from "./api.js";
 import { describe, runAction } from "./action.js";
-import { $, definitions, el, fill, say } from "./dom.js";
+import { fieldsOf, historyItem, planOf } from "./claim_view.js";
+import { $, el, fill, say } from "./dom.js";
+import { words } from "./format.js";
+
+// What each status allows (models/claim.py TRANSITIONS; proof is asked after payment).
+const NEXT = {
+  submitted: ["act-review", "act-approve", "act-deny"],
+  under_review: ["act-approve", "act-deny"],
+  approved: ["act-pay"],
+  paid: ["act-proof"],
+  denied: [],
+};
+const HINT = {
+  submitted: "Next: Start review, or decide now with Approve or Deny.",
+  under_review: "Next: Approve or Deny.",
+  approved: "Next: Pay (credits the payout to the member's wallet).",
+  paid: "Paid. You may request proof of payment from the member.",
+  denied: "Denied: nothing more to do here.",
+};
+const BUTTONS = ["act-review", "act-approve", "act-pay", "act-deny", "act-proof"];
 
 let current = null;
+let shownStatus = null;
 let denialCodes = [];
 let onChanged = () => {};
 
 export function currentClaimId() {
   return current;
+}
+
+function applyStatus(status) {
+  shownStatus = status;
+  const allowed = NEXT[status] || [];
+  for (const id of BUTTONS) $(id).disabled = !allowed.includes(id);
+  $("claim-next").textContent = HINT[status] || "";
+}
+
+function firstAction() {
+  const id = BUTTONS.find((b) => !$(b).disabled);
+  if (id === "act-deny") return $("deny-code");
+  if (id === "act-proof") return $("proof-message");
+  return id ? $(id) : $("claim-title");
 }
 
 export async function initClaim(changed) {
@@ -28,10 +63,11 @@ export async function initClaim(changed) {
   $("deny-code").addEventListener("change", help);
   help();
 
-  const act = (button, suffix, body) =>
-    runAction(button, `/admin/claims/${current}/${suffix}`, body(), {
+  const act = async (button, suffix, body) => {
+    const focused = document.activeElement === button || button.contains(document.activeElement);
+    await runAction(button, `/admin/claims/${current}/${suffix}`, body(), {
       onDone: async (claim) => {
-        say($("action-message"), `Done: claim ${claim.ticketNumber} is now ${claim.status.replace("_", " ")}.`, "ok");
+        say($("action-message"), `Done: claim ${claim.ticketNumber} is now ${words(claim.status)}.`, "ok");
         await loadClaim(current, { keepMessage: true });
         onChanged();
       },
@@ -41,6 +77,11 @@ export async function initClaim(changed) {
         onChanged();
       },
     });
+    applyStatus(shownStatus); // runAction re-enabled the button it used
+    // A keyboard user whose button is now disabled goes on from the next allowed action.
+    const lost = document.activeElement === button || document.activeElement === document.body;
+    if (focused && button.disabled && lost) firstAction().focus();
+  };
 
   $("act-review").addEventListener("click", (e) => act(e.currentTarget, "review", () => ({})));
   $("act-approve").addEventListener("click", (e) => act(e.currentTarget, "approve", () => ({})));
@@ -58,75 +99,6 @@ export async function initClaim(changed) {
   });
 }
 
-function money(value) {
-  return value === null || value === undefined ? null : "$" + value;
-}
-
-function fieldsOf(claim, documentUrl) {
-  const proof = claim.proofOfPayment;
-  return definitions([
-    ["Claim id", claim.claimId],
-    ["Status", claim.status.replace("_", " ")],
-    ["Ticket number", claim.ticketNumber],
-    ["Amount", money(claim.amount)],
-    ["Violation", claim.violationType],
-    ["City", claim.city],
-    ["State", claim.state],
-    ["Ticket date", claim.ticketDate],
-    ["Submitted", claim.submittedAt],
-    ["Updated", claim.updatedAt],
-    ["Estimated payout", money(claim.estimatedPayout)],
-    ["Payout", money(claim.payoutAmount)],
-    ["Deductible applied", money(claim.deductibleApplied)],
-    ["Member co-pay", money(claim.memberCoPay)],
-    ["Approved", claim.approvalTimestamp],
-    ["Paid", claim.payoutTimestamp],
-    ["Denial", claim.denialCode ? `${claim.denialCode} — ${claim.denialReason}` : null],
-    ["Decision notes", claim.decisionNotes],
-    ["Appealable", claim.appealable === null ? null : claim.appealable ? "yes, until " + claim.appealDeadline : "no"],
-    ["Proof requested", proof ? `${proof.requestedAt} (due ${proof.dueBy})` : null],
-    ["Proof uploaded", proof ? proof.uploadedAt : null],
-    ["Document", documentUrl ? el("a", { href: documentUrl, rel: "noopener noreferrer", target: "_blank" }, "Open the member's document") : null],
-    ["Member", el("button", { type: "button", class: "link", dataset: { member: claim.userId }, id: "claim-member" }, claim.userId)],
-  ]);
-}
-
-function planOf(sub) {
-  if (!sub) return definitions([["Subscription", "none"]]);
-  const c = sub.coverage || {};
-  return definitions([
-    ["Plan", sub.planId],
-    ["Status", sub.status],
-    ["Billing", sub.billingPeriod],
-    ["Coverage used", money(c.usedAmount)],
-    ["Coverage remaining", money(c.remainingAmount)],
-    ["Tickets", `${c.ticketsUsed} of ${c.maxTickets}`],
-    ["Period", `${c.periodStart} – ${c.periodEnd}`],
-  ]);
-}
-
-function attemptText(a) {
-  return `${a.attemptedAt}: ${a.outcome}${a.httpStatus ? " HTTP " + a.httpStatus : ""}${a.errorCode ? " " + a.errorCode : ""}`;
-}
-
-function historyItem(event, deliveries) {
-  const items = (deliveries || []).map((d) =>
-    el(
-      "li",
-      {},
-      `push ${d.platform} ${d.token} round ${d.round}: ${d.status}, ${d.attempts} attempt(s)`,
-      el("ul", {}, (d.attemptLog || []).map((a) => el("li", {}, attemptText(a)))),
-    ),
-  );
-  return el(
-    "li",
-    {},
-    el("strong", {}, event.event),
-    ` #${event.seq} at ${event.timestamp} (push: ${event.pushState})`,
-    items.length ? el("ul", {}, items) : null,
-  );
-}
-
 async function deliveriesOf(event) {
   if (event.pushState === "none") return [];
   try {
@@ -137,6 +109,7 @@ async function deliveriesOf(event) {
 }
 
 export async function loadClaim(claimId, { keepMessage = false } = {}) {
+  if (claimId !== current) shownStatus = null;
   current = claimId;
   if (!keepMessage) say($("action-message"), "");
   const claim = await get(`/admin/claims/${claimId}`);
@@ -147,8 +120,9 @@ export async function loadClaim(claimId, { keepMessage = false } = {}) {
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 404)) throw error;
   }
-  $("claim-title").textContent = `Claim ${claim.ticketNumber} (${claim.status.replace("_", " ")})`;
+  $("claim-title").textContent = `Claim ${claim.ticketNumber} (${words(claim.status)})`;
   $("view-claim").dataset.status = claim.status;
+  applyStatus(claim.status);
   fill($("claim-fields"), fieldsOf(claim, history.documentUrl));
   fill($("claim-plan"), planOf(sub));
   const deliveries = await Promise.all(history.events.map(deliveriesOf));

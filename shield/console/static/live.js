@@ -7,7 +7,8 @@ import { openSocket } from "./socket.js";
 const RETRY_AFTER_DROP_MS = [1000, 2000, 5000, 10000, 30000];
 const RETRY_NEVER_OPENED_MS = [5000, 30000, 60000, 300000];
 
-// onEvents(events) gets each event once, in seq order; onReset() asks for a refetch (the
+// onEvents(events, { catchingUp }) gets each event once, in seq order (catchingUp: the
+// history read at start-up); onReset() asks for a refetch (the
 // missed events are gone); onStatus(text, kind, transport); onAuthLost() when the token is
 // refused. Returns stop().
 export function startLive({ token, onEvents, onReset, onStatus, onAuthLost }) {
@@ -20,6 +21,7 @@ export function startLive({ token, onEvents, onReset, onStatus, onAuthLost }) {
   let pollTimer = null;
   let polling = false; // a feed read in flight
   let retryTimer = null;
+  let catchingUp = true; // the first read: history, not news
 
   const deliver = (events) => {
     const fresh = [];
@@ -29,7 +31,7 @@ export function startLive({ token, onEvents, onReset, onStatus, onAuthLost }) {
         lastSeq = event.seq;
       }
     }
-    if (fresh.length) onEvents(fresh);
+    if (fresh.length) onEvents(fresh, { catchingUp });
   };
   const feed = createFeed({ deliver, onReset });
   const lost = () => {
@@ -45,12 +47,18 @@ export function startLive({ token, onEvents, onReset, onStatus, onAuthLost }) {
     try {
       lastSeq = Math.max(lastSeq, await feed.read(lastSeq));
       if (!live && !stopped) {
-        const why = everOpened ? "the socket dropped, reconnecting" : "no socket";
-        onStatus(`Live: polling every ${POLL_MS / 1000} s (${why}), checked ${new Date().toLocaleTimeString()}`, "info", "poll");
+        const time = new Date().toLocaleTimeString();
+        onStatus(
+          everOpened
+            ? `Live: the instant connection dropped; checking every ${POLL_MS / 1000} s meanwhile (last check ${time}).`
+            : `Live: checking for new claims and alerts every ${POLL_MS / 1000} s (last check ${time}).`,
+          "info",
+          "poll",
+        );
       }
     } catch (error) {
       if (error.status === 401 || error.status === 403) return lost();
-      onStatus("Live updates paused: " + error.message, "error", "poll");
+      onStatus(`Live updates paused (${error.message}); trying again every ${POLL_MS / 1000} s.`, "error", "poll");
     } finally {
       polling = false;
     }
@@ -69,7 +77,7 @@ export function startLive({ token, onEvents, onReset, onStatus, onAuthLost }) {
         failures = 0;
         clearTimeout(pollTimer);
         pollTimer = null;
-        onStatus("Live over the socket", "info", "socket");
+        onStatus("Live: new claims and alerts appear the moment they arrive.", "info", "socket");
       },
       onEvent: (frame) => deliver([frame]),
       onAuthLost: lost,
@@ -99,6 +107,7 @@ export function startLive({ token, onEvents, onReset, onStatus, onAuthLost }) {
 
   // Catch up by REST first (the alerts kept in the feed), then the socket from that seq.
   poll().then(() => {
+    catchingUp = false;
     if (!stopped) connect();
   });
   return stop;

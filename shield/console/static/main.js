@@ -6,7 +6,7 @@ import { currentClaimId, initClaim, loadClaim } from "./claim.js";
 import { $, say } from "./dom.js";
 import { initMember, openMember } from "./member.js";
 import { startLive } from "./live.js";
-import { initQueue, refreshQueue } from "./queue.js";
+import { claimArrived, initQueue, refreshQueue } from "./queue.js";
 import { clearToken, getToken, setToken, takeTokenFromFragment, tokenSubject } from "./session.js";
 
 let stopLive = null;
@@ -42,10 +42,11 @@ function signedOut(message) {
   say($("login-message"), message, message ? "error" : "info");
 }
 
-function onEvents(events) {
+function onEvents(events, { catchingUp } = {}) {
   let queueChanged = false;
   for (const event of events) {
     if (event.event === "admin_action_required") addAlert(event);
+    if (event.event === "admin_claim_submitted" && !catchingUp) claimArrived(event.data);
     const claimId = event.data && event.data.claimId;
     if (claimId && claimId === currentClaimId() && !$("view-claim").hidden) loadClaim(claimId, { keepMessage: true });
     if (event.event === "admin_claim_submitted" || claimId) queueChanged = true;

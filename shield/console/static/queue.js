@@ -5,15 +5,26 @@ import { $, el, fill } from "./dom.js";
 export const STATUS_ORDER = ["submitted", "under_review", "approved", "paid", "denied"];
 
 const state = { status: null, q: "" };
+const arrived = new Set(); // claims that came in while the page was open, until opened
 let openClaim = () => {};
 
 export function initQueue(onOpenClaim) {
-  openClaim = onOpenClaim;
+  openClaim = (claimId) => {
+    arrived.delete(claimId);
+    return onOpenClaim(claimId);
+  };
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
     state.q = $("search-input").value.trim();
     refreshQueue();
   });
+}
+
+// A claim submitted while the page is open: marked new in the list and announced.
+export function claimArrived(data) {
+  arrived.add(data.claimId);
+  $("queue-news").textContent =
+    `New claim ${data.ticketNumber} (${"$" + data.amount}) from ${data.userId}, ${new Date().toLocaleTimeString()}.`;
 }
 
 function rank(claim) {
@@ -45,8 +56,13 @@ function countButton(status, count) {
 function row(claim) {
   return el(
     "tr",
-    { dataset: { claimId: claim.claimId, status: claim.status } },
-    el("td", {}, el("button", { type: "button", class: "link", onclick: () => openClaim(claim.claimId) }, claim.ticketNumber)),
+    { class: arrived.has(claim.claimId) ? "new" : null, dataset: { claimId: claim.claimId, status: claim.status } },
+    el(
+      "td",
+      {},
+      el("button", { type: "button", class: "link", onclick: () => openClaim(claim.claimId) }, claim.ticketNumber),
+      arrived.has(claim.claimId) ? el("span", { class: "badge" }, "new") : null,
+    ),
     el("td", {}, claim.userId),
     el("td", {}, "$" + claim.amount),
     el("td", {}, el("span", { class: "status " + claim.status }, claim.status.replace("_", " "))),
