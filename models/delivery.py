@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import UTCDateTime, db, new_id, utcnow
@@ -19,8 +19,9 @@ class PushDelivery(db.Model):
     __tablename__ = "push_deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "device_id", "round"),
-        # The dispatcher's claim query: due pending deliveries in due order.
-        Index("ix_push_deliveries_due", "status", "next_attempt_at"),
+        # The dispatcher's claim queries: due pending deliveries, critical ones first, each
+        # in due order (two range scans, no sort of the whole backlog).
+        Index("ix_push_deliveries_due", "status", "critical", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("dlv"))
@@ -31,11 +32,18 @@ class PushDelivery(db.Model):
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     # 0 = first push; 1.. = re-push of an unacknowledged critical event.
     round: Mapped[int] = mapped_column(Integer, default=0)
+    # The event is critical (claim approved, payment received, ...): after an outage the
+    # backlog drains critical deliveries first.
+    critical: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    # Attempts that spent the retry budget: failures of this token only. Attempts during an
+    # outage for everyone cost time, not budget (each HTTP attempt is a DeliveryAttempt row).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # A delivery is leased only while a sender is sending it; the sender renews the lease
+    # every few seconds, so it lapses within SHIELD_PUSH_LEASE_SECONDS of the sender's death.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Which dispatcher pass holds the lease: results are written only while it still does.
+    # Which dispatcher holds the lease: results are written only while it still does.
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     last_error: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,67 +1,367 @@
-"""The push dispatcher: plan, claim, send concurrently, react to each result, commit per batch.
+"""The push dispatcher: claim a delivery when a send slot is free for it, send, store each
+outcome as its send ends.
 
-Reactions to a result (FCM's documented error handling, see shield/push/results.py):
-| result | delivery | device | retry |
-|---|---|---|---|
-| sent / recorded | sent | | |
-| token_dead (UNREGISTERED, invalid token, SENDER_ID_MISMATCH) | failed | deactivated | no |
-| payload_rejected (400 about the message) | failed, logged as a bug | kept | no |
-| third_party_auth (401 THIRD_PARTY_AUTH_ERROR) | waits out the pause | kept | after it |
-| quota_exceeded (429) | pending | kept | >= 60 s, or Retry-After if longer |
-| retryable (5xx, network, OAuth) | pending | kept | exponential backoff + jitter, >= Retry-After |
-Retries stop after `max_attempts` (delivery failed). Each HTTP attempt is a DeliveryAttempt
-row; deliveries that are cancelled (acked, device gone), expired or held by a pause are not
-attempts and say why in `last_error`.
+- A delivery is claimed (leased) only when one of the `concurrency` send slots is free for
+  it, so nothing waits leased behind other sends, whatever FCM's latency.
+- While it is sent, its lease is renewed every third of `lease_seconds`: no other
+  dispatcher, in this process or another, takes a delivery whose sender is alive; after a
+  crash only the sends in flight may repeat, and they are taken over within the lease.
+- Each send's outcome is written when the send ends (results that end together share one
+  commit), with delays counted from the answer (reactions.py).
+- Messages about one claim to one device go in order: one waits for the other's answer.
+- The breaker (breaker.py) stops claiming while FCM fails for everyone; deliveries keep
+  their place and their retry budget, probes find the recovery.
+
+`Dispatcher.step()` does one round of that; the worker thread (worker.py) runs it as a loop,
+`run_pass()` runs it until nothing more is due now (the scheduler's safety net, tests).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
-import socket
-import uuid
-from collections.abc import Callable
+import queue
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from models import DeliveryAttempt, Device, EventAck, OutboxEvent, PushDelivery, utcnow
-from models.delivery import CANCELLED, FAILED, PENDING, SENT
-from shield.events import rule_for
+from models import DeliveryAttempt, PushDelivery, utcnow
+from models.delivery import SENT
 
 from . import results as r
-from .messages import PayloadTooLarge, PushMessage, build_message
-from .pauses import active_pauses, pause_platform
+from .breaker import CLOSED, OPEN, Breaker, breaker_for
+from .items import Item, load_items
+from .leases import finish, new_owner, renew
+from .pauses import project_fault, project_recovered
 from .planning import claim_due, next_due, plan_pending
+from .reactions import OUTCOMES, react
 from .settings import PushSettings
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Dispatcher", "PassResult", "new_owner", "run_pass"]
 
 
 @dataclass
 class PassResult:
     processed: int  # deliveries handled: sent, failed, cancelled or rescheduled
-    more: bool  # stopped at max_batches with work left
+    more: bool  # stopped at its limit with work left
     next_due: datetime | None  # when the next pending delivery falls due
 
 
 @dataclass(frozen=True)
-class _Item:
-    delivery_id: str
-    attempts: int
-    device_id: str
-    token: str
-    platform: str
-    event_id: str
-    message: PushMessage
+class _Done:
+    item: Item
+    result: r.SendResult
+    started: float  # time.monotonic() when the send began
+    answered: float  # time.monotonic() when its answer arrived
+    answered_at: datetime  # the same, as the wall clock the delays count from
 
 
-def new_owner() -> str:
-    """A lease owner id unique to this pass: host, pid (tests look for it) and a nonce."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+class Dispatcher:
+    """One sender's state: leased deliveries, sends in flight, results to store."""
+
+    def __init__(
+        self,
+        session: Session,
+        sender,
+        settings: PushSettings,
+        *,
+        owner: str | None = None,
+        now: datetime | None = None,
+        breaker: Breaker | None = None,
+        once: bool = False,
+    ):
+        self.session = session
+        self.sender = sender
+        self.settings = settings
+        self.owner = owner or new_owner()
+        self.fixed_now = now  # tests and the safety-net job may set the clock
+        self.breaker = breaker or breaker_for(sender, settings)
+        self.executor = getattr(sender, "executor", None)  # None: send inline
+        self.held: dict[str, Item] = {}  # leased to us: being sent or waiting for its key
+        self.waiting: dict[tuple[str, str], deque[Item]] = {}  # key -> items behind a send
+        self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
+        self.wake = threading.Event()  # a send ended, or new work was committed
+        self.plan_needed = True
+        self.processed = 0
+        self._dry_until = 0.0  # monotonic: nothing due for us before this (or a poke)
+        # A single pass (run_pass) sends each delivery at most once: a delivery that failed
+        # and is due again at once (an outage keeps its place) waits for the next pass.
+        self.tried: set[str] | None = set() if once else None
+        self._renewed = time.monotonic()
+
+    # -- clock and wake-ups -------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.fixed_now or utcnow()
+
+    def poke(self) -> None:
+        """New work may have been committed: plan and claim at the next step."""
+        self.plan_needed = True
+        self._dry_until = 0.0
+        self.wake.set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.held)
+
+    # -- one step -----------------------------------------------------------------------------
+    def step(self) -> int:
+        """Store ended sends, renew leases, claim and start what free slots allow. Commits.
+
+        Returns the number of deliveries claimed."""
+        self.record()
+        self._renew()
+        free = self.settings.concurrency - len(self.held)
+        if free <= 0 or time.monotonic() < self._dry_until:
+            return 0
+        # Claim in bunches (a quarter of the slots) unless idle, not one per ended send.
+        if self.held and free < max(1, self.settings.concurrency // 4) and not self.plan_needed:
+            return 0
+        room = self.breaker.room(free)
+        if room <= 0:
+            return 0
+        now = self.now()
+        if self.plan_needed:
+            planned = plan_pending(self.session, self.settings, now)
+            self.plan_needed = planned >= self.settings.batch_size
+        ids = claim_due(self.session, self.settings, now, self.owner, room)
+        if self.tried is not None and self.tried.intersection(ids):
+            again = [i for i in ids if i in self.tried]
+            finish(self.session, again, self.owner)
+            self.session.commit()
+            ids = [i for i in ids if i not in self.tried]
+            self._dry_until = float("inf")
+        elif len(ids) < room and not self.plan_needed:
+            self._dry_until = time.monotonic() + self._idle_seconds(now)
+        if self.tried is not None:
+            self.tried.update(ids)
+        items = []
+        if ids:
+            items = load_items(self.session, self.settings, ids, now=now, owner=self.owner)
+        self.processed += len(ids) - len(items)
+        if not items:
+            if self.breaker.state != CLOSED:
+                self.breaker.probe_unused()
+            return len(ids)
+        for item in items:
+            self.held[item.delivery_id] = item
+            if item.key in self.waiting:
+                self.waiting[item.key].append(item)
+            else:
+                self.waiting[item.key] = deque()
+                self._start(item)
+        return len(ids)
+
+    def _idle_seconds(self, now: datetime) -> float:
+        """Nothing more is due now: how long until the next delivery may be (poll at most).
+
+        A due time in the past means deliveries other senders hold (or we do): look again
+        in a second rather than spin."""
+        due = next_due(self.session)
+        if due is None:
+            return self.settings.poll_seconds
+        wait = (due - now).total_seconds()
+        return min(self.settings.poll_seconds, wait if wait > 0 else 1.0)
+
+    def seconds_idle(self) -> float:
+        """How long the loop may sleep before its next step (sends wake it sooner)."""
+        waits = [self.settings.poll_seconds, max(0.0, self._dry_until - time.monotonic())]
+        if self.held:
+            waits.append(self.settings.lease_seconds / 3)
+        probe = self.breaker.seconds_to_probe()
+        if probe is not None:
+            waits.append(probe)
+        return min(waits)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a send ends or work is poked, at most `timeout` seconds."""
+        self.wake.wait(timeout)
+        self.wake.clear()
+        if self.held and self.settings.concurrency > 1:
+            time.sleep(0.005)  # let sends that end together share one commit
+
+    # -- sending ------------------------------------------------------------------------------
+    def _start(self, item: Item) -> None:
+        if self.executor is None:
+            self._send(item)
+        else:
+            self.executor.submit(self._send, item).add_done_callback(_raised)
+
+    def _send(self, item: Item) -> None:
+        started = time.monotonic()
+        try:
+            result = self.sender.send(item.message)
+        except Exception as exc:  # never lose a delivery to one odd failure
+            log.exception("unexpected error sending push %s", item.delivery_id)
+            result = r.SendResult(r.RETRYABLE, error_code="ERROR", detail=repr(exc)[:300])
+        self.done.put(_Done(item, result, started, time.monotonic(), self.now()))
+        self.wake.set()
+
+    # -- storing outcomes ---------------------------------------------------------------------
+    def record(self) -> int:
+        """Store the outcome of every send that ended; start what waited behind them."""
+        ended: list[_Done] = []
+        while True:
+            try:
+                ended.append(self.done.get_nowait())
+            except queue.Empty:
+                break
+        if not ended:
+            return 0
+        changes = [c for d in ended if (c := self.breaker.record(d.result, d.answered))]
+        try:
+            dead_devices = self._store(ended, changes)
+        except BaseException:
+            self.session.rollback()
+            for d in ended:  # stored at the next step (the leases are still renewed)
+                self.done.put(d)
+            raise
+        self.processed += len(ended)
+        for d in ended:
+            self.held.pop(d.item.delivery_id, None)
+            self._next_of(d.item.key, dead_devices)
+        if not self.held and time.monotonic() < self._dry_until < float("inf"):
+            # The due time seen when claiming counted the rows we were sending.
+            self._dry_until = time.monotonic() + self._idle_seconds(self.now())
+        return len(ended)
+
+    def _store(self, ended: list[_Done], changes: list) -> set[str]:
+        """Write the ended sends' outcomes and attempts in one transaction; return the
+        devices found dead. Commits."""
+        sent: dict[datetime, list[str]] = {}
+        attempts: list[dict] = []
+        dead_devices: set[str] = set()
+        for d in ended:
+            item, result = d.item, d.result
+            if result.kind in (r.SENT, r.RECORDED):
+                sent.setdefault(d.answered_at, []).append(item.delivery_id)
+                outcome = OUTCOMES[result.kind]
+            else:
+                token_only = self.breaker.token_only(d.started)
+                outcome = react(
+                    self.session,
+                    self.settings,
+                    item,
+                    result,
+                    d.answered_at,
+                    self.owner,
+                    token_only=token_only,
+                )
+                if result.kind == r.TOKEN_DEAD:
+                    dead_devices.add(item.device_id)
+            attempts.append(_attempt(d, outcome))
+        for at, ids in sent.items():
+            finish(
+                self.session,
+                ids,
+                self.owner,
+                status=SENT,
+                sent_at=at,
+                last_error=None,
+                attempts=PushDelivery.attempts + 1,
+            )
+        self.session.execute(insert(DeliveryAttempt), attempts)
+        for change in changes:
+            self._announce(change, ended[-1].answered_at)
+        self.session.commit()
+        return dead_devices
+
+    def _next_of(self, key: tuple[str, str], dead_devices: set[str]) -> None:
+        """Start the next message waiting behind `key` (or give back what may not go now)."""
+        behind = self.waiting.get(key)
+        while behind:
+            item = behind.popleft()
+            if item.device_id in dead_devices:  # cancelled with its device
+                self.held.pop(item.delivery_id, None)
+                continue
+            if self.breaker.state != CLOSED:  # keeps its place for after the outage
+                self.held.pop(item.delivery_id, None)
+                finish(self.session, item.delivery_id, self.owner)
+                self.session.commit()
+                continue
+            self._start(item)
+            return
+        self.waiting.pop(key, None)
+
+    def _announce(self, change, at: datetime) -> None:
+        result = change.result
+        if change.state == OPEN:
+            what = "a configuration fault" if result.config_fault else "failing for everyone"
+            log.error(
+                "FCM is %s (%s %s: %s): push sends paused, probing every %.0f s or more; "
+                "deliveries keep their place and retry budget",
+                what,
+                result.http_status,
+                result.error_code,
+                (result.detail or "")[:200],
+                change.open_seconds,
+            )
+            if result.config_fault:
+                log.critical(
+                    "PUSH CONFIGURATION FAULT: %s answered %s without an FCM error code; "
+                    "no device is deactivated; fix SHIELD_FCM_ENDPOINT / the service account",
+                    getattr(self.sender, "endpoint", "FCM"),
+                    result.http_status,
+                )
+                until = at + timedelta(seconds=self.settings.breaker_max_open_seconds)
+                project_fault(self.session, result, self.settings, at, until)
+        else:
+            log.warning("FCM answers again: push sends resume, the backlog drains")
+            project_recovered(self.session, at)
+
+    # -- leases -------------------------------------------------------------------------------
+    def _renew(self) -> None:
+        if not self.held:
+            self._renewed = time.monotonic()
+            return
+        if time.monotonic() - self._renewed < self.settings.lease_seconds / 3:
+            return
+        ids = list(self.held)
+        kept = renew(self.session, ids, self.owner, self.now(), self.settings.lease_seconds)
+        self._renewed = time.monotonic()
+        if kept < len(ids):
+            log.info("%d of %d held deliveries were cancelled meanwhile", len(ids) - kept, len(ids))
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait for the sends in flight to end and store them; give back what waits."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for behind in self.waiting.values():
+            for item in behind:
+                self.held.pop(item.delivery_id, None)
+                finish(self.session, item.delivery_id, self.owner)
+            behind.clear()
+        self.session.commit()
+        while self.held:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                log.warning("%d push sends still in flight at stop", len(self.held))
+                return
+            self.wait(min(left or 1.0, 1.0))
+            self.record()
+            self._renew()
+
+
+def _raised(future) -> None:
+    if future.exception() is not None:  # a bug in _send itself: say so loudly
+        log.error("BUG: push send task failed", exc_info=future.exception())
+
+
+def _attempt(d: _Done, outcome: str) -> dict:
+    result = d.result
+    detail = result.detail if result.kind == r.RECORDED else (result.message_id or result.detail)
+    return {
+        "delivery_id": d.item.delivery_id,
+        "attempted_at": d.answered_at,
+        "outcome": outcome,
+        "http_status": result.http_status,
+        "error_code": result.error_code,
+        "detail": detail,
+    }
 
 
 def run_pass(
@@ -71,389 +371,30 @@ def run_pass(
     *,
     now: datetime | None = None,
     owner: str | None = None,
-    max_batches: int = 20,
+    limit: int | None = None,
 ) -> PassResult:
-    """Send everything due now, a batch at a time; commits after every step.
-
-    Pipelined: the next batch is planned, claimed and built while the sends of the one
-    before are in flight, and is sent only once those results are recorded - so messages
-    about one claim to one device still go in order. If a result changes what the prepared
-    batch should do (a dead token, a paused platform, a retry), the prepared batch is
-    released and prepared again.
-    """
-    owner = owner or new_owner()
-    processed = 0
-    flight: _Flight | None = None
+    """Send everything due now (at most `limit` deliveries, default 20 batches) and store
+    the outcomes; return when nothing more is due or may be sent. Commits."""
+    dispatcher = Dispatcher(session, sender, settings, owner=owner, now=now, once=True)
+    limit = limit or settings.batch_size * 20
+    claimed = idle = 0
     try:
-        for _ in range(max_batches):
-            at = now or utcnow()
-            ids = plan_pending(session, settings, at, owner)
-            room = settings.batch_size - len(ids)
-            if room > 0:
-                ids += claim_due(session, settings, at, owner, room)
-            batch = _prepare(session, settings, ids, now=at, owner=owner) if ids else None
-            if flight is not None:
-                done, clean = _land(session, settings, flight, owner)
-                processed += done
-                flight = None
-                if batch is not None and not clean:
-                    processed += batch.finished
-                    _release(session, batch, owner)
-                    continue
-            if batch is None:
-                return PassResult(processed, False, next_due(session))
-            flight = _launch(sender, batch)
-        if flight is not None:
-            processed += _land(session, settings, flight, owner)[0]
-            flight = None
-    except BaseException:
-        if flight is not None:  # let the sends in flight end before anything else runs
-            flight.wait()
-        raise
-    return PassResult(processed, True, None)
-
-
-@dataclass
-class _Batch:
-    now: datetime
-    rows: int  # deliveries claimed
-    finished: int  # of them, done without a send (cancelled, expired, paused, unsendable)
-    items: list[_Item]
-
-
-@dataclass
-class _Flight:
-    batch: _Batch
-    groups: list[list[_Item]]
-    wait: Callable[[], list[list[r.SendResult]]]
-
-
-def send_batch(
-    session: Session, sender, settings: PushSettings, ids: list[str], *, now: datetime, owner: str
-) -> int:
-    """Send the deliveries leased to `owner` and record what happened. Commits."""
-    batch = _prepare(session, settings, ids, now=now, owner=owner)
-    return _land(session, settings, _launch(sender, batch), owner)[0]
-
-
-def _prepare(
-    session: Session, settings: PushSettings, ids: list[str], *, now: datetime, owner: str
-) -> _Batch:
-    """Load the leased deliveries, finish those not to be sent, build the messages. Commits."""
-    # Plain rows of the columns used, not ORM objects: no identity map to fill and expire.
-    rows = session.execute(
-        select(
-            PushDelivery.id,
-            PushDelivery.attempts,
-            PushDelivery.round,
-            PushDelivery.created_at,
-            OutboxEvent.id.label("event_id"),
-            OutboxEvent.seq,
-            OutboxEvent.name,
-            OutboxEvent.payload,
-            Device.id.label("device_id"),
-            Device.token,
-            Device.platform,
-            Device.active,
-            Device.deactivated_reason,
-        )
-        .join(OutboxEvent, PushDelivery.event_id == OutboxEvent.id)
-        .join(Device, PushDelivery.device_id == Device.id)
-        .where(
-            PushDelivery.id.in_(ids),
-            PushDelivery.lease_owner == owner,
-            PushDelivery.status == PENDING,
-        )
-        .order_by(OutboxEvent.seq, PushDelivery.round, PushDelivery.id)
-    ).all()
-    # Ack-required events: a re-push round, or a first push held for a socket ack, is
-    # cancelled once the app has acknowledged the event (over REST or the socket).
-    ackable = {row.event_id for row in rows if rule_for(row.name).ack_required}
-    acked = (
-        set(
-            session.execute(
-                select(EventAck.event_id).where(EventAck.event_id.in_(ackable))
-            ).scalars()
-        )
-        if ackable
-        else set()
-    )
-    paused = active_pauses(session, now)
-    ttl = timedelta(seconds=settings.ttl_seconds)
-    items: list[_Item] = []
-    for row in rows:
-        if not row.active:
-            _finish(
-                session,
-                row.id,
-                owner,
-                status=CANCELLED,
-                last_error=f"device deactivated ({row.deactivated_reason or 'inactive'})",
-            )
-        elif row.event_id in acked:
-            _finish(session, row.id, owner, status=CANCELLED, last_error="acknowledged")
-        elif now - row.created_at > ttl:
-            _finish(session, row.id, owner, status=FAILED, last_error="expired (past the TTL)")
-        elif row.platform in paused:
-            _finish(
-                session,
-                row.id,
-                owner,
-                next_attempt_at=paused[row.platform],
-                last_error=f"{row.platform} sends paused (THIRD_PARTY_AUTH_ERROR)",
-            )
-        else:
-            try:
-                message = build_message(
-                    delivery_id=row.id,
-                    event_id=row.event_id,
-                    seq=row.seq,
-                    name=row.name,
-                    payload=row.payload,
-                    token=row.token,
-                    platform=row.platform,
-                    round_=row.round,
-                    ttl_seconds=settings.ttl_seconds,
-                    now=now,
-                )
-            except PayloadTooLarge as exc:
-                log.error("BUG: push for %s not sendable: %s", row.event_id, exc)
-                _finish(session, row.id, owner, status=FAILED, last_error=str(exc)[:200])
+        while True:
+            got = dispatcher.step()
+            claimed += got
+            if claimed >= limit:
+                dispatcher.drain()
+                return PassResult(dispatcher.processed, True, None)
+            if dispatcher.busy:
+                dispatcher.wait(1.0)
                 continue
-            items.append(
-                _Item(
-                    row.id,
-                    row.attempts,
-                    row.device_id,
-                    row.token,
-                    row.platform,
-                    row.event_id,
-                    message,
-                )
-            )
-    session.commit()  # no transaction stays open across the network calls
-    return _Batch(now, len(rows), len(rows) - len(items), items)
-
-
-def _launch(sender, batch: _Batch) -> _Flight:
-    """Start sending the batch; the senders that cannot send in the background send now."""
-    groups = _groups(batch.items)
-    messages = [[i.message for i in g] for g in groups]
-    submit = getattr(sender, "submit_groups", None)
-    if submit is None or len(groups) <= 1:
-        outcomes = sender.send_groups(messages)
-        return _Flight(batch, groups, lambda: outcomes)
-    return _Flight(batch, groups, submit(messages))
-
-
-def _release(session: Session, batch: _Batch, owner: str) -> None:
-    """Give back the leases of a prepared batch that was not sent (claimed again later)."""
-    if batch.items:
-        _finish(session, [i.delivery_id for i in batch.items], owner)
-    session.commit()
-
-
-def _land(
-    session: Session, settings: PushSettings, flight: _Flight, owner: str
-) -> tuple[int, bool]:
-    """Wait for the flight's results and record them. Commits.
-
-    Returns (deliveries handled, whether every send succeeded)."""
-    outcomes = flight.wait()
-    now = flight.batch.now
-    sent: list[str] = []
-    attempts: list[dict] = []
-    clean = True
-    for group, group_results in zip(flight.groups, outcomes, strict=True):
-        for item, result in zip(group, group_results, strict=True):
-            if result.kind in (r.SENT, r.RECORDED):
-                sent.append(item.delivery_id)  # the common case, written in one statement
-                outcome = OUTCOMES[result.kind]
-            else:
-                clean = False
-                outcome = _react(session, settings, item, result, now, owner)
-            detail = (
-                result.detail if result.kind == r.RECORDED else (result.message_id or result.detail)
-            )
-            attempts.append(
-                {
-                    "delivery_id": item.delivery_id,
-                    "attempted_at": now,
-                    "outcome": outcome,
-                    "http_status": result.http_status,
-                    "error_code": result.error_code,
-                    "detail": detail,
-                }
-            )
-    if sent:
-        _finish(
-            session,
-            sent,
-            owner,
-            status=SENT,
-            sent_at=now,
-            last_error=None,
-            attempts=PushDelivery.attempts + 1,
-        )
-    if attempts:
-        session.execute(insert(DeliveryAttempt), attempts)
-    session.commit()
-    return flight.batch.rows, clean
-
-
-def _groups(items: list[_Item]) -> list[list[_Item]]:
-    """Messages about one claim to one device go in order, one after another."""
-    groups: dict[tuple[str, str], list[_Item]] = {}
-    for item in items:
-        groups.setdefault((item.device_id, item.message.collapse_key), []).append(item)
-    return list(groups.values())
-
-
-def _finish(session: Session, ids: str | list[str], owner: str, **values) -> int:
-    """Update deliveries we still hold (lease ours, still pending) and release the lease."""
-    ids = [ids] if isinstance(ids, str) else ids
-    values.setdefault("lease_owner", None)
-    values.setdefault("lease_until", None)
-    done = session.execute(
-        update(PushDelivery)
-        .where(
-            PushDelivery.id.in_(ids),
-            PushDelivery.lease_owner == owner,
-            PushDelivery.status == PENDING,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if done < len(ids):
-        log.warning(
-            "%d of %d deliveries were cancelled or their lease lost meanwhile; attempts kept only",
-            len(ids) - done,
-            len(ids),
-        )
-    return done
-
-
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with jitter, never below `base * 2**(attempt-1)` (capped)."""
-    delay = min(cap, base * 2 ** max(0, attempt - 1))
-    return delay * random.uniform(1.0, 1.5)
-
-
-OUTCOMES = {
-    r.SENT: "sent",
-    r.RECORDED: "recorded",
-    r.TOKEN_DEAD: "token_dead",
-    r.PAYLOAD_REJECTED: "payload_rejected",
-    r.THIRD_PARTY_AUTH: "paused",
-    r.QUOTA: "retry",
-    r.RETRYABLE: "retry",
-}
-
-
-def _react(
-    session: Session,
-    settings: PushSettings,
-    item: _Item,
-    result: r.SendResult,
-    now: datetime,
-    owner: str,
-) -> str:
-    """Apply a failed attempt's reaction (table above); return the attempt's outcome."""
-    attempts = item.attempts + 1
-    outcome = OUTCOMES[result.kind]
-    error = f"{result.error_code} ({result.http_status})" if result.error_code else None
-    if result.kind == r.TOKEN_DEAD:
-        _finish(
-            session,
-            item.delivery_id,
-            owner,
-            status=FAILED,
-            attempts=attempts,
-            last_error=f"{error}: token deactivated",
-        )
-        session.execute(
-            update(Device)
-            .where(Device.id == item.device_id, Device.token == item.token)
-            .values(active=False, deactivated_reason=result.error_code)
-            .execution_options(synchronize_session=False)
-        )
-        # Its other waiting deliveries (re-push rounds, retries) will never go out. Rows
-        # another dispatcher holds locked are skipped (no lock cycles); they are cancelled
-        # when claimed, as the device is inactive by then.
-        others = (
-            select(PushDelivery.id)
-            .where(
-                PushDelivery.device_id == item.device_id,
-                PushDelivery.status == PENDING,
-                PushDelivery.id != item.delivery_id,
-            )
-            .with_for_update(skip_locked=True)
-        )
-        session.execute(
-            update(PushDelivery)
-            .where(PushDelivery.id.in_(others), PushDelivery.status == PENDING)
-            .values(
-                status=CANCELLED,
-                last_error=f"device deactivated ({result.error_code})",
-                lease_owner=None,
-                lease_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return outcome
-    if result.kind == r.PAYLOAD_REJECTED:
-        log.error(
-            "BUG: FCM rejected the payload of push %s (event %s): %s %s",
-            item.delivery_id,
-            item.event_id,
-            result.error_code,
-            result.detail,
-        )
-        _finish(
-            session,
-            item.delivery_id,
-            owner,
-            status=FAILED,
-            attempts=attempts,
-            last_error=f"{error}: payload rejected (bug)",
-        )
-        return outcome
-    if result.kind == r.THIRD_PARTY_AUTH:
-        resume = pause_platform(
-            session,
-            item.platform,
-            result,
-            settings,
-            now,
-            event_id=item.event_id,
-            delivery_id=item.delivery_id,
-        )
-        delay = (resume - now).total_seconds()
-    elif result.kind == r.QUOTA:
-        delay = backoff(
-            attempts,
-            settings.quota_retry_seconds,
-            max(settings.retry_cap_seconds, settings.quota_retry_seconds),
-        )
-    else:
-        delay = backoff(attempts, settings.retry_base_seconds, settings.retry_cap_seconds)
-    delay = max(delay, result.retry_after or 0.0)
-    if attempts >= settings.max_attempts:
-        _finish(
-            session,
-            item.delivery_id,
-            owner,
-            status=FAILED,
-            attempts=attempts,
-            last_error=f"{error}: gave up after {attempts} attempts",
-        )
-        return "gave_up"
-    _finish(
-        session,
-        item.delivery_id,
-        owner,
-        attempts=attempts,
-        last_error=error,
-        next_attempt_at=now + timedelta(seconds=delay),
-    )
-    return outcome
+            if got:
+                idle = 0
+                continue
+            idle += 1
+            if idle >= 2 or not dispatcher.plan_needed or dispatcher.breaker.state == OPEN:
+                break
+    except BaseException:
+        dispatcher.drain(timeout=settings.timeout_seconds * 2)
+        raise
+    return PassResult(dispatcher.processed, False, next_due(session))

@@ -9,7 +9,10 @@ with the bearer token, and knows the endpoint. What we do not take from it
   payload on pyfcm's session ourselves instead of calling `notify()`, and hand the
   Retry-After to the dispatcher, which owns the backoff;
 - its status-only error mapping: `results.classify` reads FCM's `errorCode`.
-A 401 ACCESS_TOKEN_EXPIRED refreshes the token and resends once, as pyfcm does.
+- its token handling (a refresh on every call, from every thread): one access token for
+  the process (tokens.py), refreshed by one thread at a time, without google-auth's own
+  retries; a send with a valid token never waits for a refresh.
+A 401 ACCESS_TOKEN_EXPIRED gets a token newer than the refused one and resends once.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -27,13 +29,12 @@ from pyfcm.errors import InvalidDataError
 from requests.adapters import HTTPAdapter
 
 from .messages import PushMessage
-from .results import PAYLOAD_REJECTED, RETRYABLE, SendResult, classify
+from .results import OAUTH_REFUSED, PAYLOAD_REJECTED, RETRYABLE, SendResult, classify
+from .tokens import AccessTokens
 
 log = logging.getLogger(__name__)
 
 GOOGLE_ENDPOINT_BASE = FCMNotification.FCM_END_POINT_BASE  # https://fcm.googleapis.com/v1/projects
-# pyfcm re-reads the token every 30 minutes per thread; a token must outlive that.
-TOKEN_MIN_REMAINING = timedelta(minutes=31)
 
 
 def endpoint_base(endpoint: str | None) -> str:
@@ -54,7 +55,7 @@ class ShieldFCM(FCMNotification):
         )
         self.FCM_END_POINT_BASE = base
         self._token_lock = threading.Lock()
-        self._force_refresh = False
+        self.tokens: AccessTokens | None = None
         self._auth_session = requests.Session()
         self._auth_session.mount("http://", HTTPAdapter(max_retries=0))
         self._auth_session.mount("https://", HTTPAdapter(max_retries=0))
@@ -63,17 +64,16 @@ class ShieldFCM(FCMNotification):
         self._sessions_lock = threading.Lock()
 
     def _get_access_token(self) -> str:
-        # pyfcm refreshes on every call from every thread; one token for all threads instead.
-        with self._token_lock:
-            if self.credentials is None:
-                self._initialize_credentials()
-            creds = self.credentials
-            now = datetime.now(UTC).replace(tzinfo=None)  # google-auth: naive UTC
-            stale = creds.expiry is None or creds.expiry - now < TOKEN_MIN_REMAINING
-            if self._force_refresh or not creds.valid or stale:
-                creds.refresh(self._auth_request)
-                self._force_refresh = False
-            return creds.token
+        # pyfcm asks when a thread's session header is 30 minutes old (or was refused).
+        if self.tokens is None:
+            with self._token_lock:
+                if self.credentials is None:
+                    self._initialize_credentials()
+                if self.tokens is None:
+                    self.tokens = AccessTokens(self.credentials, self._auth_request)
+        refused = getattr(self.thread_local, "refused_token", None)
+        self.thread_local.refused_token = None
+        return self.tokens.get(refused=refused)
 
     def _session(self) -> requests.Session:
         session = self.requests_session  # pyfcm's per-thread session (our adapter mounted)
@@ -86,11 +86,12 @@ class ShieldFCM(FCMNotification):
 
     def post(self, payload: bytes, timeout: float) -> requests.Response:
         """POST one message; on ACCESS_TOKEN_EXPIRED refresh the token and resend once."""
-        response = self._session().post(self.fcm_end_point, data=payload, timeout=timeout)
+        session = self._session()
+        response = session.post(self.fcm_end_point, data=payload, timeout=timeout)
         if self._is_access_token_expired(response):
-            with self._token_lock:
-                self._force_refresh = True
-            self.thread_local.token_expiry = 0
+            used = str(session.headers.get("Authorization", "")).removeprefix("Bearer ")
+            self.thread_local.refused_token = used
+            self.thread_local.token_expiry = 0  # pyfcm sets the header again on next use
             response = self._session().post(self.fcm_end_point, data=payload, timeout=timeout)
         return response
 
@@ -136,7 +137,8 @@ class FcmSender:
         # Loads the credentials now: pyfcm loads them lazily and threads racing on the first
         # use raised TypeError (library notes).
         self.endpoint = self.client.fcm_end_point
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fcm-send")
+        # The dispatcher runs its sends on this pool (one slot per thread).
+        self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fcm-send")
 
     def send(self, message: PushMessage) -> SendResult:
         try:
@@ -148,28 +150,17 @@ class FcmSender:
         except requests.RequestException as exc:
             return SendResult(RETRYABLE, error_code="NETWORK", detail=type(exc).__name__)
         except google.auth.exceptions.GoogleAuthError as exc:
-            log.error("FCM access token could not be obtained: %s", exc)
-            return SendResult(RETRYABLE, error_code="OAUTH", detail=str(exc)[:300])
+            # Refused by the token endpoint (revoked key, wrong token_uri, garbage answer) is
+            # a configuration fault; a network error or a 5xx on the way is an outage.
+            refused = isinstance(exc, google.auth.exceptions.RefreshError) and not exc.retryable
+            code = OAUTH_REFUSED if refused else "OAUTH"
+            log.error("FCM access token could not be obtained (%s): %s", code, exc)
+            return SendResult(RETRYABLE, error_code=code, detail=str(exc)[:300])
         except Exception as exc:  # never lose a batch to one odd failure
             log.exception("unexpected error sending push %s", message.delivery_id)
             return SendResult(RETRYABLE, error_code="ERROR", detail=repr(exc)[:300])
         return classify(response.status_code, response.text, response.headers)
 
-    def _send_group(self, group: list[PushMessage]) -> list[SendResult]:
-        return [self.send(m) for m in group]
-
-    def send_groups(self, groups: list[list[PushMessage]]) -> list[list[SendResult]]:
-        """Send groups concurrently; the messages of one group in order, one after another."""
-        if len(groups) == 1:
-            return [self._send_group(groups[0])]  # no hand-off: the low-latency path
-        futures = [self._pool.submit(self._send_group, group) for group in groups]
-        return [f.result() for f in futures]
-
-    def submit_groups(self, groups: list[list[PushMessage]]):
-        """Start sending in the background; return a function that waits for the results."""
-        futures = [self._pool.submit(self._send_group, group) for group in groups]
-        return lambda: [f.result() for f in futures]
-
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self.executor.shutdown(wait=True)
         self.client.close()

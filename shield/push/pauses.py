@@ -92,3 +92,61 @@ def _alert(
             "claim_review is the closest. See reason.",
         },
     }
+
+
+# The PushPause row that stands for the whole FCM project (a configuration fault seen by the
+# breaker): it records the fault for admins and dedupes its alert across processes.
+PROJECT = "project"
+CONFIG_REASON = "push_configuration_fault"
+
+
+def project_fault(
+    session: Session, result: SendResult, settings: PushSettings, now: datetime, until: datetime
+) -> bool:
+    """Record a configuration fault for the project; alert admins once per fault (again only
+    after `alert_repeat_seconds`). Returns whether an alert was raised. Caller commits."""
+    reason = f"{result.error_code} ({result.http_status}): {result.detail or ''}"[:200]
+    pause = session.get(PushPause, PROJECT, with_for_update=True)
+    if pause is None:
+        try:
+            with session.begin_nested():
+                pause = PushPause(platform=PROJECT, paused_until=until, reason=reason)
+                session.add(pause)
+        except IntegrityError:  # another process recorded it at the same moment
+            pause = session.get(PushPause, PROJECT, with_for_update=True, populate_existing=True)
+    pause.paused_until, pause.reason = max(pause.paused_until, until), reason
+    repeat = timedelta(seconds=settings.alert_repeat_seconds)
+    if pause.alerted_at is not None and now - pause.alerted_at < repeat:
+        return False
+    pause.alerted_at = now
+    message = (
+        f"Push notifications are not being sent: FCM's endpoint answered {result.http_status} "
+        f"without an FCM error code ({result.error_code}), which means a configuration fault "
+        "(SHIELD_FCM_ENDPOINT, a proxy, the FCM API disabled, or the service account refused), "
+        "not a bad device. No device was deactivated; pushes wait and go out once FCM answers "
+        "properly. Check the push configuration."
+    )
+    data = {
+        "type": ALERT_TYPE,
+        "priority": "high",
+        "message": message,
+        "metadata": {
+            "reason": CONFIG_REASON,
+            "errorCode": result.error_code,
+            "httpStatus": result.http_status,
+            "detail": (result.detail or "")[:200],
+            "typeNote": "The spec has no admin_action_required type for configuration faults; "
+            "claim_review is the closest. See reason.",
+        },
+    }
+    events.record(session, "admin_action_required", data, member_id=None, now=now)
+    return True
+
+
+def project_recovered(session: Session, now: datetime) -> None:
+    """FCM answers properly again: the project's fault row ends now (its alert stays
+    deduplicated until `alert_repeat_seconds`, so a flapping endpoint alerts once). Caller
+    commits."""
+    pause = session.get(PushPause, PROJECT)
+    if pause is not None and pause.paused_until > now:
+        pause.paused_until = now

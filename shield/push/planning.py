@@ -2,9 +2,11 @@
 
 Safe with many dispatcher processes: events are taken with `FOR UPDATE SKIP LOCKED`, and
 deliveries are claimed by one UPDATE whose subquery skips locked rows and whose WHERE
-re-checks that the row is still pending and unleased. A claim is a lease (`lease_owner`,
-`lease_until`): if the process dies, the rows become claimable again once the lease ends,
-so nothing is lost and only the sends that were in flight may repeat.
+re-checks that the row is still pending and unleased. A delivery is claimed only when a
+send slot is free for it, and the claim is a lease (`lease_owner`, `lease_until`) that the
+sender renews while it sends (dispatcher.py): if the process dies, the rows become
+claimable again within `lease_seconds`, so nothing is lost and only the sends that were in
+flight may repeat.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, false, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -29,8 +31,8 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def plan_pending(session: Session, settings: PushSettings, now: datetime, owner: str) -> list[str]:
-    """Create the deliveries of pending push events; return the first-round ones, leased to us.
+def plan_pending(session: Session, settings: PushSettings, now: datetime) -> int:
+    """Create the deliveries of pending push events (not leased); return how many events.
 
     One delivery per active device of the owner (none for a non-critical event whose member
     turned push, or its kind, off: preferences.py); ack-required events also get their
@@ -47,7 +49,7 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
     ).all()
     if not events:
         session.commit()
-        return []
+        return 0
     member_ids = {e.member_id for e in events if e.member_id}
     devices: dict[str, list] = {}
     for device in session.execute(
@@ -57,26 +59,18 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
     ):
         devices.setdefault(device.member_id, []).append(device)
     wants = wants_push(session, member_ids)
-    lease_until = now + timedelta(seconds=settings.lease_seconds)
-    leased: list[str] = []
     rows: list[dict] = []  # one multi-row INSERT, not an ORM unit of work per delivery
     for event in events:
         rule = rule_for(event.name)
         wanted = wants(event.member_id, rule)
         hold = socket_hold_seconds(event.member_id) if wanted and rule.ack_required else 0.0
         for device in devices.get(event.member_id, []) if wanted else []:
-            first = _delivery(event, device, now)
-            first.update(
-                next_attempt_at=now + timedelta(seconds=hold),
-                lease_owner=None if hold else owner,
-                lease_until=None if hold else lease_until,
-            )
+            first = _delivery(event, device, now, rule.critical)
+            first["next_attempt_at"] = now + timedelta(seconds=hold)
             rows.append(first)
-            if not hold:
-                leased.append(first["id"])
             if rule.ack_required:
                 for round_, minutes in enumerate(settings.repush_minutes, start=1):
-                    later = _delivery(event, device, now, round_)
+                    later = _delivery(event, device, now, rule.critical, round_)
                     later["next_attempt_at"] = now + timedelta(minutes=minutes)
                     rows.append(later)
     try:
@@ -93,11 +87,11 @@ def plan_pending(session: Session, settings: PushSettings, now: datetime, owner:
         # Only without row locks (SQLite): another dispatcher planned the same events first.
         session.rollback()
         log.info("push planning lost a race, retrying next pass: %s", type(exc).__name__)
-        return []
-    return leased
+        return 0
+    return len(events)
 
 
-def _delivery(event, device, now: datetime, round_: int = 0) -> dict:
+def _delivery(event, device, now: datetime, critical: bool, round_: int = 0) -> dict:
     """A delivery row for an event and a device (rows with `id` and `member_id`)."""
     return {
         "id": new_id("dlv"),
@@ -105,6 +99,7 @@ def _delivery(event, device, now: datetime, round_: int = 0) -> dict:
         "device_id": device.id,
         "member_id": event.member_id,
         "round": round_,
+        "critical": critical,
         "status": PENDING,
         "attempts": 0,
         "lease_owner": None,
@@ -128,7 +123,12 @@ def socket_hold_seconds(member_id: str) -> float:
         return 0.0
 
 
-def _claimable(now: datetime):
+def _is_critical(critical: bool):
+    # `= true`, not `IS true`: PostgreSQL uses the index only for the former.
+    return PushDelivery.critical == (true() if critical else false())
+
+
+def claimable(now: datetime):
     return and_(
         PushDelivery.status == PENDING,
         PushDelivery.next_attempt_at <= now,
@@ -139,31 +139,42 @@ def _claimable(now: datetime):
 def claim_due(
     session: Session, settings: PushSettings, now: datetime, owner: str, limit: int
 ) -> list[str]:
-    """Lease up to `limit` due deliveries to `owner`, oldest due first. Commits."""
-    due = (
-        select(PushDelivery.id)
-        .where(_claimable(now))
-        .order_by(PushDelivery.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = (
-        session.execute(
-            update(PushDelivery)
-            .where(PushDelivery.id.in_(due), _claimable(now))
-            .values(lease_owner=owner, lease_until=now + timedelta(seconds=settings.lease_seconds))
-            .returning(PushDelivery.id)
-            .execution_options(synchronize_session=False)
+    """Lease up to `limit` due deliveries to `owner`: critical ones first, each oldest due
+    first (two range scans of ix_push_deliveries_due, no sort of the backlog). Commits."""
+    ids: list[str] = []
+    for critical in (True, False):
+        if len(ids) >= limit:
+            break
+        due = (
+            select(PushDelivery.id)
+            .where(claimable(now), _is_critical(critical))
+            .order_by(PushDelivery.next_attempt_at)
+            .limit(limit - len(ids))
+            .with_for_update(skip_locked=True)
         )
-        .scalars()
-        .all()
-    )
+        ids += (
+            session.execute(
+                update(PushDelivery)
+                .where(PushDelivery.id.in_(due), claimable(now))
+                .values(
+                    lease_owner=owner,
+                    lease_until=now + timedelta(seconds=settings.lease_seconds),
+                )
+                .returning(PushDelivery.id)
+                .execution_options(synchronize_session=False)
+            )
+            .scalars()
+            .all()
+        )
     session.commit()
-    return list(ids)
+    return ids
 
 
 def next_due(session: Session) -> datetime | None:
-    """When the next pending delivery falls due (the epoch when events wait to be planned)."""
+    """When the next pending delivery falls due (the epoch when events wait to be planned).
+
+    A time in the past means due deliveries another sender holds (or that found no free
+    slot): callers wait a little rather than spin (worker.py)."""
     if (
         session.execute(
             select(OutboxEvent.id).where(OutboxEvent.push_state == PUSH_PENDING).limit(1)
@@ -172,8 +183,14 @@ def next_due(session: Session) -> datetime | None:
     ):
         session.commit()
         return EPOCH
-    value = session.execute(
-        select(func.min(PushDelivery.next_attempt_at)).where(PushDelivery.status == PENDING)
-    ).scalar_one_or_none()
+    # One index lookup per value of `critical` (ix_push_deliveries_due), not a scan.
+    firsts = [
+        session.execute(
+            select(func.min(PushDelivery.next_attempt_at)).where(
+                PushDelivery.status == PENDING, _is_critical(critical)
+            )
+        ).scalar_one_or_none()
+        for critical in (True, False)
+    ]
     session.commit()
-    return value
+    return min((t for t in firsts if t is not None), default=None)

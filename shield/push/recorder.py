@@ -43,9 +43,6 @@ class LogSender:
         )
         return SendResult(RECORDED, detail=json.dumps(shown, ensure_ascii=False, sort_keys=True))
 
-    def send_groups(self, groups: list[list[PushMessage]]) -> list[list[SendResult]]:
-        return [[self.send(m) for m in group] for group in groups]
-
     def recent(self) -> list[dict]:
         """The last recorded pushes of this process, oldest first."""
         with self._lock:

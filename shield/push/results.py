@@ -17,6 +17,10 @@ THIRD_PARTY_AUTH = "third_party_auth"  # APNs (or web push) credentials rejected
 QUOTA = "quota_exceeded"  # 429: retry no sooner than a minute
 RETRYABLE = "retryable"  # 5xx, network, OAuth, our own credentials: backoff, bounded
 
+# error_code of an OAuth token request the token endpoint refused (not retryable: a revoked key,
+# a wrong token_uri); OAUTH is one that failed on the way (network, 5xx).
+OAUTH_REFUSED = "OAUTH_REFUSED"
+
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 
@@ -29,6 +33,22 @@ class SendResult:
     detail: str | None = None
     retry_after: float | None = None  # seconds, from the Retry-After header
     message_id: str | None = None
+
+    @property
+    def project_wide(self) -> bool:
+        """Not about this token: FCM, OAuth, the network or our configuration failed.
+
+        These feed the circuit breaker (shield/push/breaker.py) and never decide a token's
+        fate or spend a delivery's retry budget during an outage."""
+        return self.kind == RETRYABLE
+
+    @property
+    def config_fault(self) -> bool:
+        """A fault a person must fix: a 401/403/404 without FCM's errorCode (wrong endpoint,
+        a proxy's page, the API disabled, our credentials refused) or an OAuth refusal."""
+        if self.kind != RETRYABLE:
+            return False
+        return self.http_status in (401, 403, 404) or self.error_code == OAUTH_REFUSED
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -13,14 +13,17 @@ _KEYS: dict[str, tuple[str, object]] = {
     "worker": ("SHIELD_PUSH_WORKER", "auto"),
     "poll_seconds": ("SHIELD_PUSH_POLL_SECONDS", 5.0),
     # Sends in flight = concurrency: pushes/s <= concurrency / FCM latency (64 / 20 ms = 3,200).
-    # A batch is 4 rounds of the pool, so even 4 timeouts in a row end inside the lease.
+    # A delivery is claimed only when a send slot is free for it; batch_size bounds how many
+    # events one planning step takes and how many deliveries one safety-net pass handles.
     "batch_size": ("SHIELD_PUSH_BATCH", 256),
     "concurrency": ("SHIELD_PUSH_CONCURRENCY", 64),
     # Dispatcher processes `python -m jobs` runs (itself + N-1 `python -m jobs.push`), each
     # with `concurrency` sends in flight: one CPython process sends at most ~1 core's worth
     # (about 1,000 pushes/s here); work is claimed in the database, so they never overlap.
     "processes": ("SHIELD_PUSH_PROCESSES", 1),
-    "lease_seconds": ("SHIELD_PUSH_LEASE_SECONDS", 60.0),
+    # The lease of a delivery being sent, renewed every third of it while the send lasts:
+    # after a crash another dispatcher takes the delivery over within this time.
+    "lease_seconds": ("SHIELD_PUSH_LEASE_SECONDS", 10.0),
     "timeout_seconds": ("SHIELD_PUSH_TIMEOUT_SECONDS", 10.0),
     "max_attempts": ("SHIELD_PUSH_MAX_ATTEMPTS", 5),
     "ttl_seconds": ("SHIELD_PUSH_TTL_SECONDS", 86_400),
@@ -28,6 +31,11 @@ _KEYS: dict[str, tuple[str, object]] = {
     "quota_retry_seconds": ("SHIELD_PUSH_QUOTA_RETRY_SECONDS", 60.0),
     "retry_cap_seconds": ("SHIELD_PUSH_RETRY_CAP_SECONDS", 3_600.0),
     "pause_seconds": ("SHIELD_PUSH_PAUSE_SECONDS", 900.0),
+    # The breaker (breaker.py): opens after this many project-wide failures in a row, probes
+    # after open_seconds, doubling up to max_open_seconds while the probes fail.
+    "breaker_failures": ("SHIELD_PUSH_BREAKER_FAILURES", 5),
+    "breaker_open_seconds": ("SHIELD_PUSH_BREAKER_OPEN_SECONDS", 5.0),
+    "breaker_max_open_seconds": ("SHIELD_PUSH_BREAKER_MAX_OPEN_SECONDS", 60.0),
     "alert_repeat_seconds": ("SHIELD_PUSH_ALERT_REPEAT_SECONDS", 86_400.0),
     # Re-push rounds of unacknowledged ack-required events, minutes after the event.
     "repush_minutes": ("SHIELD_PUSH_REPUSH_MINUTES", "2,10,60"),
@@ -41,7 +49,7 @@ class PushSettings:
     batch_size: int = 256
     concurrency: int = 64
     processes: int = 1
-    lease_seconds: float = 60.0
+    lease_seconds: float = 10.0
     timeout_seconds: float = 10.0
     max_attempts: int = 5
     ttl_seconds: int = 86_400
@@ -49,6 +57,9 @@ class PushSettings:
     quota_retry_seconds: float = 60.0
     retry_cap_seconds: float = 3_600.0
     pause_seconds: float = 900.0
+    breaker_failures: int = 5
+    breaker_open_seconds: float = 5.0
+    breaker_max_open_seconds: float = 60.0
     alert_repeat_seconds: float = 86_400.0
     repush_minutes: tuple[int, ...] = (2, 10, 60)
     service_account: str | None = None
@@ -73,6 +84,8 @@ class PushSettings:
             raise ValueError("SHIELD_PUSH_TTL_SECONDS must be within FCM's 0..2419200")
         if min(settings.max_attempts, settings.batch_size, settings.concurrency) < 1:
             raise ValueError("push attempts, batch size and concurrency must be >= 1")
+        if settings.lease_seconds <= 0:
+            raise ValueError("SHIELD_PUSH_LEASE_SECONDS must be positive")
         if settings.processes < 1:
             raise ValueError("SHIELD_PUSH_PROCESSES must be >= 1")
         return settings

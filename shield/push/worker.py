@@ -1,8 +1,9 @@
-"""The long-running dispatcher loop, woken as soon as something commits.
+"""The long-running dispatcher loop, woken as soon as something commits or a send ends.
 
 Wake-ups: (1) in-process, `shield.events.on_commit` when a committed event is push-worthy;
 (2) across processes on PostgreSQL, `LISTEN shield_events` (the outbox hook NOTIFYs in the
-committing transaction); (3) the next delivery's due time; (4) a fallback poll interval.
+committing transaction); (3) a send's answer; (4) the next delivery's due time, the
+breaker's next probe or a lease renewal; (5) a fallback poll interval.
 Any number of these loops may run in any number of processes: work is claimed in the database.
 """
 
@@ -11,16 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
 
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from models import db, utcnow
+from models import db
 from shield import events
 from shield.events.outbox import PG_CHANNEL
 
-from .dispatcher import new_owner, run_pass
+from .dispatcher import Dispatcher
+from .leases import new_owner
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +44,25 @@ class PushWorker:
         self.sender = sender
         self.settings = settings
         self.owner = new_owner()
-        self.passes = 0
-        self.processed = 0  # deliveries handled by this loop
-        self._wake = threading.Event()
+        self.passes = 0  # dispatcher steps
+        self.dispatcher = Dispatcher(db.session, sender, settings, owner=self.owner)
         self._stop = threading.Event()
         self._wake_on_commit = wake_on_commit
         self._listen = listen
         self._threads: list[threading.Thread] = []
 
     # -- wake-ups -------------------------------------------------------------------------
+    @property
+    def processed(self) -> int:
+        """Deliveries handled by this loop."""
+        return self.dispatcher.processed
+
     def wake(self) -> None:
-        self._wake.set()
+        self.dispatcher.poke()
 
     def _on_commit(self, committed) -> None:
         if any(_pushes(e) for e in committed):
-            self._wake.set()
+            self.dispatcher.poke()
 
     def _pg_dsn(self) -> str | None:
         url = make_url(self.app.config["SQLALCHEMY_DATABASE_URI"])
@@ -72,10 +77,10 @@ class PushWorker:
             try:
                 with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {PG_CHANNEL}")
-                    self._wake.set()  # anything committed while we were not listening
+                    self.dispatcher.poke()  # anything committed while we were not listening
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self._wake.set()
+                            self.dispatcher.poke()
             except Exception as exc:  # reconnect; the poll interval covers the gap
                 if self._stop.is_set():
                     return
@@ -83,32 +88,27 @@ class PushWorker:
                 self._stop.wait(2.0)
 
     # -- the loop -------------------------------------------------------------------------
-    def _sleep_seconds(self, due: datetime | None) -> float:
-        wait = self.settings.poll_seconds
-        if due is not None:
-            wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
-        return wait
-
     def _run(self) -> None:
         failures = 0
+        dispatcher = self.dispatcher
         with self.app.app_context():
             while not self._stop.is_set():
-                self._wake.clear()
                 try:
-                    result = run_pass(db.session, self.sender, self.settings, owner=self.owner)
+                    dispatcher.step()
                     self.passes += 1
-                    self.processed += result.processed
                     failures = 0
                 except Exception:
                     failures += 1
-                    log.exception("push dispatcher pass failed")
+                    log.exception("push dispatcher step failed")
                     db.session.rollback()
                     db.session.remove()
                     self._stop.wait(min(30.0, 0.5 * 2**failures))
                     continue
-                if result.more:
-                    continue
-                self._wake.wait(self._sleep_seconds(result.next_due))
+                dispatcher.wait(dispatcher.seconds_idle())
+            try:  # the sends in flight end and are stored; what waits is given back
+                dispatcher.drain(timeout=self.settings.timeout_seconds * 2 + 1)
+            except Exception:
+                log.exception("push dispatcher could not store its last results")
             db.session.remove()
 
     def start(self) -> PushWorker:
@@ -131,11 +131,12 @@ class PushWorker:
         )
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Finish the batch in hand, then stop (an interrupted batch is re-sent after its lease)."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let the sends in flight end and store them, then stop (what was not sent is given
+        back; a send cut short is taken over by another dispatcher after its lease)."""
         events.remove_listener(self._on_commit)
         self._stop.set()
-        self._wake.set()
+        self.dispatcher.wake.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -7,6 +7,9 @@
   the message shape (token, notification, string-only data under 4 KB, android and apns
   configs), then answers per registration token: success by default, or the scripted
   errors (`fail(token, UNREGISTERED, ...)`), each with FCM's real error body.
+Faults for everyone: `outage(seconds, reply)` (every send answered `reply`, e.g. a 503 or a
+proxy's 404 page), `oauth_outage(seconds, reply)` / `fail_oauth(*replies)` for the token
+endpoint; latency per token (`latency(token, s)`) or for every send (`delay`).
 Every request is kept (`received`), so tests count sends per token and event. Each send can
 be held (`delay`, or `hold()` until `release()`) without a thread: the server is one asyncio
 event loop in a background thread, so a benchmark's stand-in costs little CPU.
@@ -236,7 +239,9 @@ class _Connection(asyncio.Protocol):
         elif path == "/token":
             self._write(self.fake._token(raw))
         else:
-            self.fake._arrived(lambda: self._write(self.fake._answer(path, headers, raw)))
+            self.fake._arrived(
+                lambda: self._write(self.fake._answer(path, headers, raw)), _token_of(raw)
+            )
 
     def _write(self, reply: Reply) -> None:
         body = reply.body
@@ -293,6 +298,10 @@ class FakeFCM:
         self.token_requests = 0
         self.token_errors: list[str] = []
         self.delay = 0.0  # seconds to hold every send (requests "in flight")
+        self._latency: dict[str, float] = {}  # per registration token, instead of delay
+        self._outage: tuple[float, object] | None = None  # (until time.time(), reply factory)
+        self._oauth_outage: tuple[float, object] | None = None
+        self._oauth_script: list[Reply] = []
         self.in_progress = 0  # sends being answered right now
         self.held = 0  # sends that waited (or wait) for release()
         self.backlog = 1024  # listen queue: dozens of senders may connect at once
@@ -347,6 +356,33 @@ class FakeFCM:
                 self._always.pop(token, None)
             else:
                 self._always[token] = reply
+
+    def latency(self, token: str, seconds: float | None) -> None:
+        """Answer sends to `token` after `seconds` (None: back to `delay`)."""
+        with self._lock:
+            if seconds is None:
+                self._latency.pop(token, None)
+            else:
+                self._latency[token] = seconds
+
+    def outage(self, seconds: float, reply=None) -> None:
+        """For `seconds` from now, answer every send with `reply()` (default UNAVAILABLE)."""
+        with self._lock:
+            self._outage = (time.time() + seconds, reply or UNAVAILABLE)
+
+    def end_outage(self) -> None:
+        with self._lock:
+            self._outage = None
+
+    def oauth_outage(self, seconds: float, reply=None) -> None:
+        """For `seconds` from now, answer every token request with `reply()` (default 503)."""
+        with self._lock:
+            self._oauth_outage = (time.time() + seconds, reply or _oauth_unavailable)
+
+    def fail_oauth(self, *replies: Reply) -> None:
+        """Answer the next token requests with these replies, in order."""
+        with self._lock:
+            self._oauth_script.extend(replies)
 
     def hold(self) -> None:
         """Keep every send that arrives from now on waiting (in flight) until release()."""
@@ -436,13 +472,14 @@ class FakeFCM:
         thread.join(10)
         self._loop = self._thread = None
 
-    def _arrived(self, answer) -> None:
+    def _arrived(self, answer, token: str | None = None) -> None:
         """A send arrived (on the loop): answer it after any hold and the delay."""
         self.arrivals.append(time.time())
+        delay = self._latency.get(token, self.delay) if token else self.delay
 
         def go() -> None:
-            if self.delay:
-                self._loop.call_later(self.delay, done)
+            if delay:
+                self._loop.call_later(delay, done)
             else:
                 done()
 
@@ -467,6 +504,11 @@ class FakeFCM:
         form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         with self._lock:
             self.token_requests += 1
+            if self._oauth_script:
+                return self._oauth_script.pop(0)
+            outage = self._oauth_outage
+        if outage is not None and time.time() < outage[0]:
+            return outage[1]()
         try:
             if form.get("grant_type") != JWT_BEARER:
                 raise ValueError(f"grant_type {form.get('grant_type')!r}")
@@ -503,7 +545,11 @@ class FakeFCM:
         token = message.get("token")
         with self._lock:
             known = bearer in self._tokens
-        if not known:
+            outage = self._outage
+        if outage is not None and time.time() < outage[0]:
+            reply = outage[1]()
+            errors = []
+        elif not known:
             reply = ACCESS_TOKEN_EXPIRED()
             errors = []  # not a shape problem
         else:
@@ -532,6 +578,22 @@ class FakeFCM:
             if queue:
                 return queue.pop(0)
             return self._always.get(token)
+
+
+def _oauth_unavailable() -> Reply:
+    return Reply(503, {"error": "temporarily_unavailable"})
+
+
+def OAUTH_INVALID_GRANT() -> Reply:  # noqa: N802
+    """The token endpoint refusing the service account (a revoked or wrong key)."""
+    return Reply(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+
+
+def _token_of(raw: bytes) -> str | None:
+    try:
+        return json.loads(raw)["message"]["token"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _shape_errors(headers: dict, body: dict, message: dict) -> list[str]:

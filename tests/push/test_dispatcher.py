@@ -169,13 +169,17 @@ def test_a_crashed_dispatchers_lease_expires_and_the_work_is_done(pctx, fcm):
     dev = device("alice", "tok-lease-000001")
     event_id = emit("alice", "claim_approved")
     now = utcnow()
-    # A dispatcher planned and leased the delivery, then died before sending.
-    from shield.push.planning import plan_pending
+    settings = settings_for(pctx)
+    # A dispatcher claimed the delivery to send it, then died (its lease is not renewed).
+    from shield.push.planning import claim_due, plan_pending
 
-    [leased] = plan_pending(db.session, settings_for(pctx), now, "dead-host:1:abc")
-    assert dispatch_push(now=now + timedelta(seconds=30)) == 0  # lease (60 s) still held
+    plan_pending(db.session, settings, now)
+    [leased] = claim_due(db.session, settings, now, "dead-host:1:abc", 10)
+    lease = timedelta(seconds=settings.lease_seconds)
+    assert lease <= timedelta(seconds=10)  # taken over within seconds, not a minute
+    assert dispatch_push(now=now + lease / 2) == 0  # the lease still holds
     assert fcm.sends() == []
-    assert dispatch_push(now=now + timedelta(seconds=61)) == 1
+    assert dispatch_push(now=now + lease + timedelta(seconds=1)) == 1
     [row] = _deliveries(event_id)
     assert row.id == leased and row.status == SENT and row.device_id == dev
     assert row.lease_owner is None and len(fcm.sends()) == 1
@@ -185,20 +189,24 @@ def test_a_result_for_a_lost_lease_does_not_overwrite_the_new_owner(pctx, fcm):
     device("alice", "tok-lost-000001")
     event_id = emit("alice", "claim_approved")
     now = utcnow()
-    from shield.push.dispatcher import send_batch
-    from shield.push.planning import plan_pending
+    from shield.push.items import load_items
+    from shield.push.leases import finish
+    from shield.push.planning import claim_due, plan_pending
 
     settings = settings_for(pctx)
-    ids = plan_pending(db.session, settings, now, "slow:1:aaa")
+    plan_pending(db.session, settings, now)
+    ids = claim_due(db.session, settings, now, "slow:1:aaa", 10)
     # The slow owner's lease ended and another dispatcher re-claimed the row.
     db.session.execute(
         update(PushDelivery).where(PushDelivery.id.in_(ids)).values(lease_owner="fast:2:bbb")
     )
     db.session.commit()
-    assert (
-        send_batch(db.session, sender_for(pctx), settings, ids, now=now, owner="slow:1:aaa") == 0
-    )  # it does not send what it no longer holds
+    # It does not send what it no longer holds, nor write over the new owner's row.
+    assert load_items(db.session, settings, ids, now=now, owner="slow:1:aaa") == []
+    assert finish(db.session, ids, "slow:1:aaa", status=SENT) == 0
+    db.session.commit()
     assert fcm.sends() == [] and _deliveries(event_id)[0].status == PENDING
+    assert _deliveries(event_id)[0].lease_owner == "fast:2:bbb"
 
 
 def test_messages_about_one_claim_to_one_device_go_in_order(pctx, fcm):

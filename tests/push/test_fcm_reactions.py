@@ -153,24 +153,37 @@ def test_a_bad_payload_fails_for_good_keeps_the_token_and_logs_a_bug(pctx, fcm, 
 
 
 @pytest.mark.parametrize("reply", [F.PROXY_404_HTML, F.NOT_FOUND_WITHOUT_CODE])
-def test_a_404_without_an_fcm_error_code_keeps_the_token_and_delivers_later(pctx, fcm, reply):
-    # A wrong SHIELD_FCM_ENDPOINT or a proxy's 404 page says nothing about the device.
+def test_a_404_without_an_fcm_error_code_keeps_the_token_and_delivers_later(
+    pctx, fcm, reply, caplog
+):
+    # A wrong SHIELD_FCM_ENDPOINT or a proxy's 404 page says nothing about the device: a
+    # configuration fault. Sends pause, it is logged loudly, admins get one alert.
     token = "tok-404-html-kkkkkk"
     dev = device("alice", token)
     fcm.always(token, reply())
     event_id = emit("alice", "claim_approved")
     now = utcnow()
-    dispatch_push(now=now)
+    with caplog.at_level(logging.ERROR):
+        dispatch_push(now=now)
     dlv = _delivery(event_id, dev)
     assert dlv.status == PENDING and db.session.get(Device, dev).active is True
+    assert dlv.attempts == 0 and dlv.next_attempt_at == now  # keeps its place and budget
     [attempt] = _attempts(dlv.id)
-    assert attempt.http_status == 404 and attempt.outcome == "retry"
+    assert attempt.http_status == 404 and attempt.outcome == "outage"
+    assert any(
+        r.levelno == logging.CRITICAL and "CONFIGURATION FAULT" in r.message for r in caplog.records
+    )
+    dispatch_push(now=now + timedelta(minutes=1))  # still broken: no second alert
+    [alert] = _admin_alerts()
+    assert alert.payload["data"]["metadata"]["reason"] == "push_configuration_fault"
+    assert alert.payload["data"]["metadata"]["httpStatus"] == 404
     fcm.always(token, None)  # the endpoint is fixed
     dispatch_push(now=now + timedelta(hours=1))
     db.session.expire_all()
     assert _delivery(event_id, dev).status == SENT
     assert db.session.get(Device, dev).active is True
     assert fcm.delivered()[(token, event_id)] == 1
+    assert len(_admin_alerts()) == 1
 
 
 def test_invalid_argument_text_without_fcm_code_keeps_the_token(pctx, fcm):
@@ -191,7 +204,11 @@ def test_permission_denied_without_sender_mismatch_keeps_the_token(pctx, fcm):
     dispatch_push(now=now)
     dlv = _delivery(event_id, dev)
     assert dlv.status == PENDING and db.session.get(Device, dev).active is True
-    assert dlv.next_attempt_at >= now + timedelta(seconds=10)
+    assert dlv.attempts == 0  # the project's fault, not the token's
+    [alert] = _admin_alerts()
+    assert alert.payload["data"]["metadata"]["httpStatus"] == 403
+    dispatch_push(now=now + timedelta(seconds=1))
+    assert _delivery(event_id, dev).status == SENT
 
 
 def _admin_alerts() -> list[OutboxEvent]:
@@ -278,39 +295,61 @@ def test_quota_exceeded_honours_a_longer_retry_after(pctx, fcm):
     assert _delivery(event_id, dev).next_attempt_at == now + timedelta(seconds=600)
 
 
-def test_unavailable_backs_off_honours_retry_after_then_gives_up(pctx, fcm):
+def test_unavailable_for_everyone_costs_time_not_attempts_until_the_ttl(pctx, fcm):
     dev = device("alice", "tok-503-nnnnnn")
     fcm.always("tok-503-nnnnnn", F.UNAVAILABLE(retry_after="30"))
     event_id = emit("alice", "claim_approved")
     now = utcnow()
     dispatch_push(now=now)
     dlv = _delivery(event_id, dev)
-    assert dlv.next_attempt_at == now + timedelta(seconds=30)  # Retry-After beats 10-15 s
-    delays = []
-    at = now
-    while dlv.status == PENDING:
+    assert dlv.next_attempt_at == now + timedelta(seconds=30)  # Retry-After, from the answer
+    ttl = timedelta(seconds=pctx.extensions["shield.push.settings"].ttl_seconds)
+    for hours in range(1, 6):
+        dispatch_push(now=now + timedelta(hours=hours))
+    dlv = _delivery(event_id, dev)
+    assert dlv.status == PENDING and dlv.attempts == 0  # no budget spent on an outage
+    outcomes = [a.outcome for a in _attempts(dlv.id)]
+    assert outcomes == ["outage"] * 6
+    # One HTTP request per attempt: neither urllib3 nor pyfcm retried behind our back.
+    assert len(fcm.sends("tok-503-nnnnnn")) == 6
+    dispatch_push(now=now + ttl + timedelta(seconds=1))
+    dlv = _delivery(event_id, dev)
+    assert dlv.status == FAILED and dlv.last_error == "expired (past the TTL)"
+    assert len(fcm.sends("tok-503-nnnnnn")) == 6
+
+
+def test_unavailable_for_one_token_only_backs_off_then_gives_up(pctx, fcm):
+    # Other tokens get answers meanwhile: the failure is this token's, and spends its budget.
+    sick = device("alice", "tok-503-only-ssssss")
+    fcm.always("tok-503-only-ssssss", F.UNAVAILABLE())
+    device("bob", "tok-ok-tttttt")
+    event_id = emit("alice", "claim_approved")
+    now = utcnow()
+    delays, at = [], now
+    for round_ in range(5):
+        emit("bob", "claim_under_review", claim_id=f"clm_bob{round_}")
+        fcm.latency("tok-503-only-ssssss", 0.3)  # bob's answer comes while it is in flight
+        dispatch_push(now=at)
+        dlv = _delivery(event_id, sick)
+        if dlv.status != PENDING:
+            break
         delays.append((dlv.next_attempt_at - at).total_seconds())
         at = dlv.next_attempt_at
-        dispatch_push(now=at)
-        dlv = _delivery(event_id, dev)
     assert dlv.status == FAILED and dlv.attempts == 5 and "gave up" in dlv.last_error
-    # One HTTP request per attempt: neither urllib3 nor pyfcm retried behind our back.
-    assert len(fcm.sends("tok-503-nnnnnn")) == 5
     outcomes = [a.outcome for a in _attempts(dlv.id)]
     assert outcomes == ["retry"] * 4 + ["gave_up"]
-    assert delays[0] == 30 and delays[2] >= 40 and delays[3] >= 80  # 10 * 2**(n-1), jittered
-    assert all(d <= 10 * 2**i * 1.5 or d == 30 for i, d in enumerate(delays))
+    assert 10 <= delays[0] <= 15 and delays[2] >= 40 and delays[3] >= 80  # 10 * 2**(n-1)
 
 
-def test_internal_error_is_retried_with_backoff(pctx, fcm):
+def test_internal_error_keeps_the_place_and_is_sent_next_time(pctx, fcm):
     dev = device("alice", "tok-500-oooooo")
     fcm.fail("tok-500-oooooo", F.INTERNAL())
     event_id = emit("alice", "claim_approved")
     now = utcnow()
     dispatch_push(now=now)
     dlv = _delivery(event_id, dev)
-    assert now + timedelta(seconds=10) <= dlv.next_attempt_at <= now + timedelta(seconds=15)
-    dispatch_push(now=dlv.next_attempt_at)
+    assert dlv.status == PENDING and dlv.next_attempt_at == now and dlv.attempts == 0
+    dispatch_push(now=now + timedelta(seconds=1))
     assert _delivery(event_id, dev).status == SENT
 
 
@@ -348,6 +387,7 @@ def test_a_network_failure_is_retried(pctx, fcm, push_app):
     now = utcnow()
     dispatch_push(now=now)
     dlv = _delivery(event_id, dev)
-    assert dlv.status == PENDING and dlv.attempts == 1
+    assert dlv.status == PENDING and dlv.attempts == 0
     [attempt] = _attempts(dlv.id)
     assert attempt.error_code == "NETWORK" and attempt.http_status is None
+    assert attempt.outcome == "outage"

@@ -9,9 +9,9 @@ from email.utils import format_datetime
 import pytest
 
 from shield.push import results as r
-from shield.push.dispatcher import backoff
 from shield.push.fcm import GOOGLE_ENDPOINT_BASE, endpoint_base
 from shield.push.messages import PayloadTooLarge, build_message, collapse_key, mask_token
+from shield.push.reactions import backoff
 from shield.push.settings import PushSettings
 from tests.fakes import fcm_server as F
 
