@@ -1,4 +1,5 @@
-"""The push and socket rows of issue 5 (bench/push.py, bench/sockets.py).
+"""The push and socket rows of issue 5 (bench/push.py, bench/sockets.py) and the Socket.IO
+rows of issue 12 (bench/socketio_case.py).
 
 A case is a function `(plan, log) -> list of row dicts` (case, server, value, reference,
 ratio, target, met, note); it starts what it needs and measures its reference in the same
@@ -11,6 +12,11 @@ from __future__ import annotations
 import time
 import traceback
 
+from . import latency
+from .socket_case import SOCKET_ROWS, socket_case
+from .socketio_case import ROWS as SOCKETIO_ROWS
+from .socketio_case import socketio_case
+
 PUSH_ROWS = [
     (
         "push dispatch, SHIELD_PUSH_PROCESSES=2 x 64 threads vs bare pyfcm loop 2 x 64 "
@@ -22,18 +28,6 @@ PUSH_ROWS = [
     ("bare pyfcm send loop, 1 process x 64 threads (reference)", None),
     ("commit -> FCM request latency p50 (worker in another process)", "<= 250 ms"),
 ]
-SOCKET_ROWS = [
-    ("commit -> socket frame latency p99 (gevent, 1,000 idle sockets)", "<= 50 ms"),
-    ("idle sockets: server RSS per connection (gevent, no compression)", "<= 40 KB at >= 15,000"),
-    ("bare Flask-Sock app, same server and clients (reference; ratio = addon / bare)", None),
-]
-
-
-def _ms(r: dict) -> str:
-    return (
-        f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
-        f"(max {r['max_ms']:.0f}, n {r['events']})"
-    )
 
 
 def push_case(plan, log) -> list[dict]:
@@ -129,7 +123,7 @@ def _latency_row(lat: dict) -> dict:
     return {
         "case": case,
         "server": "jobs worker",
-        "value": _ms(lat),
+        "value": latency.describe(lat),
         "reference": None,
         "ratio": None,
         "target": target,
@@ -139,136 +133,8 @@ def _latency_row(lat: dict) -> dict:
     }
 
 
-def socket_case(plan, log) -> list[dict]:
-    from .run import mint_tokens
-    from .sockets import SocketBench
-
-    x = plan.extra
-    members = x["members"]
-    tokens = mint_tokens(members)
-    env = {**x["env"], "SHIELD_WS_ENABLED": "1"}
-    levels = [1000] if plan.quick else [1000, 10_000, 15_000]
-    trials = 40 if plan.quick else 200
-    ref = _idle_levels(
-        SocketBench(
-            x["db_url"], x["secret"], env, tokens, x["work"], log, app="bench.echo_app:app"
-        ),
-        levels,
-        plan,
-        log,
-        "echo",
-    )
-    sb = SocketBench(x["db_url"], x["secret"], env, tokens, x["work"], log)
-    rows: list[dict] = []
-    try:
-        # The baseline: both workers have served sockets (hub loops, LISTEN connection and
-        # pools started), held open through the run and not counted.
-        warm, failed, _ = sb.hold(40, 2)
-        base_n = sb.held
-        base = sb.settle(1.5 if plan.quick else 3.0)
-        log(
-            f"sockets: baseline RSS {base / 1024:.1f} MB with {warm} warm-up sockets "
-            f"(failed {failed})"
-        )
-        per: dict[int, float] = {}
-        lat = None
-        problems = []
-        for level in levels:
-            want = level - (sb.held - base_n)
-            processes = max(2, -(-want // 4000))
-            opened, failed, seconds = sb.hold(want, processes)
-            if failed:
-                problems.append(f"{failed} of {want} sockets failed to open at {level:,}")
-            rss = sb.settle(1.5 if plan.quick else 5.0)
-            n = sb.held - base_n
-            per[n] = round((rss - base) / n, 1)
-            log(
-                f"sockets: {n:,} idle (+{opened:,} in {seconds:.1f}s, failed {failed}): "
-                f"RSS {rss / 1024:.1f} MB -> {per[n]} KB each"
-            )
-            if lat is None:
-                lat = sb.latency(members[:20], trials)
-                log(f"socket latency: {lat}")
-    finally:
-        sb.close()
-    if lat.get("problem") and "p50_ms" not in lat:
-        rows.append(
-            {
-                "case": SOCKET_ROWS[0][0],
-                "server": "gunicorn gevent",
-                "value": None,
-                "target": SOCKET_ROWS[0][1],
-                "note": lat["problem"],
-            }
-        )
-    else:
-        rows.append(
-            {
-                "case": SOCKET_ROWS[0][0],
-                "server": "gunicorn gevent",
-                "value": _ms(lat),
-                "target": SOCKET_ROWS[0][1],
-                "met": None if lat["problem"] else lat["p99_ms"] <= 50,
-                "note": lat["problem"],
-                "detail": lat,
-            }
-        )
-    value = "; ".join(f"{kb:.1f} KB at {n:,}" for n, kb in per.items())
-    top = max(per) if per else 0
-    met = None
-    if not plan.quick and per:
-        met = top >= 15_000 and per[top] <= 40 and not problems
-    if problems:
-        value += " (" + "; ".join(problems) + ")"
-    if plan.quick:
-        value += " (quick: 1,000 only)"
-    rows.append(
-        {
-            "case": SOCKET_ROWS[1][0],
-            "server": "gunicorn gevent",
-            "value": value,
-            "reference": "idle baseline",
-            "target": SOCKET_ROWS[1][1],
-            "met": met,
-            "detail": {"baseline_kb": base, "per_socket_kb": per, "problems": problems},
-        }
-    )
-    ref_top = max(ref) if ref else None
-    rows.append(
-        {
-            "case": SOCKET_ROWS[2][0],
-            "server": "gunicorn gevent",
-            "value": "; ".join(f"{kb:.1f} KB at {n:,}" for n, kb in ref.items()),
-            "reference": None,
-            "ratio": round(per[top] / ref[ref_top], 2) if ref_top and top else None,
-            "target": None,
-            "met": None,
-            "detail": {"per_socket_kb": ref},
-        }
-    )
-    return rows
-
-
-def _idle_levels(sb, levels, plan, log, label) -> dict[int, float]:
-    """KB of worker RSS per idle socket above the warm baseline, at each level."""
-    per: dict[int, float] = {}
-    try:
-        sb.hold(40, 2)
-        base_n = sb.held
-        base = sb.settle(1.5 if plan.quick else 3.0)
-        for level in levels:
-            want = level - (sb.held - base_n)
-            opened, failed, seconds = sb.hold(want, max(2, -(-want // 4000)))
-            rss = sb.settle(1.5 if plan.quick else 5.0)
-            n = sb.held - base_n
-            per[n] = round((rss - base) / n, 1)
-            log(f"{label} sockets: {n:,} idle (failed {failed}): {per[n]} KB each")
-    finally:
-        sb.close()
-    return per
-
-
-CASES: list = [push_case, socket_case]
+CASES: list = [push_case, socket_case, socketio_case]
+TITLES = {push_case: PUSH_ROWS, socket_case: SOCKET_ROWS, socketio_case: SOCKETIO_ROWS}
 
 
 def run(plan, log) -> list[dict]:
@@ -281,7 +147,7 @@ def run(plan, log) -> list[dict]:
             rows += case(plan, log)
         except Exception as exc:  # one broken case must not hide the others' figures
             log(f"{case.__name__} failed: {exc!r}\n{traceback.format_exc()}")
-            titles = PUSH_ROWS if case is push_case else SOCKET_ROWS
+            titles = TITLES[case]
             rows += [
                 {
                     "case": title,

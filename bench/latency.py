@@ -20,3 +20,11 @@ def summary(lags_ms: list[float], lost: int, sent: int, what: str) -> dict:
         "max_ms": round(lags[-1], 1),
         "problem": f"{lost} {what} lost" if lost else None,
     }
+
+
+def describe(r: dict) -> str:
+    """One line: p50, p99, max and count."""
+    return (
+        f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
+        f"(max {r['max_ms']:.0f}, n {r['events']})"
+    )

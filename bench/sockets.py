@@ -74,6 +74,7 @@ class SocketBench:
         work: Path,
         log,
         app: str = "bench.app:app",
+        clients: str = "bench.ws_clients",
     ):
         self.db_url = db_url
         self.secret = secret
@@ -98,6 +99,10 @@ class SocketBench:
             "gunicorn-gevent", "gunicorn-gevent", port, self.proc, self.log_path
         )
         self.ws_url = f"ws://127.0.0.1:{port}/shield/ws"
+        # bench.ws_clients: plain WebSockets; bench.sio_clients: Socket.IO on /socket.io/.
+        self.clients_module = clients
+        self.socketio = clients == "bench.sio_clients"
+        self.client_url = f"ws://127.0.0.1:{port}" if self.socketio else self.ws_url
         _wait_ready(self.srv)
         self.token_file = work / "ws-tokens.txt"
         self.token_file.write_text("\n".join(tokens.values()))
@@ -132,8 +137,8 @@ class SocketBench:
                     [
                         sys.executable,
                         "-m",
-                        "bench.ws_clients",
-                        self.ws_url,
+                        self.clients_module,
+                        self.client_url,
                         str(self.token_file),
                         str(first),
                         str(n),
@@ -163,6 +168,19 @@ class SocketBench:
         time.sleep(seconds)
         return self.worker_rss_kb()
 
+    def still_open(self) -> int:
+        """Sockets the client processes still hold (one the server dropped is not counted)."""
+        total = 0
+        for proc in self.clients:
+            if proc.poll() is not None:
+                continue
+            proc.stdin.write("status\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline().split()
+            if len(line) == 2 and line[0] == "open":
+                total += int(line[1])
+        return total
+
     # -- latency ---------------------------------------------------------------------------
     def latency(self, members: list[str], trials: int, gap: float = 0.02) -> dict:
         import websocket
@@ -179,16 +197,10 @@ class SocketBench:
             SHIELD_PUSH_WORKER="off",
             SHIELD_VERSION_CACHE="off",
         )
-        sockets = {}
-        for m in members:
-            ws = websocket.create_connection(
-                self.ws_url,
-                header=[f"Authorization: Bearer {self.tokens[m]}"],
-                suppress_origin=True,
-                timeout=10,
-            )
-            assert json.loads(ws.recv())["event"] == "connected"
-            sockets[m] = ws
+        from . import sio_clients, ws_clients
+
+        connect = sio_clients.connect if self.socketio else ws_clients.plain_connect
+        sockets = {m: connect(self.client_url, self.tokens[m]) for m in members}
         lags, lost = [], 0
         with app.app_context():
             for n in range(trials):
@@ -222,8 +234,8 @@ class SocketBench:
                         continue
                     if frame.opcode != websocket.ABNF.OPCODE_TEXT:
                         continue
-                    body = json.loads(frame.data)
-                    if (
+                    body = self._envelope(ws, frame.data.decode())
+                    if body is not None and (
                         body.get("event") == "claim_under_review"
                         and (body.get("data") or {}).get("claimId") == claim
                     ):
@@ -238,6 +250,18 @@ class SocketBench:
         for ws in sockets.values():
             ws.close()
         return latency.summary(lags, lost, trials, "frames")
+
+    def _envelope(self, ws, text: str) -> dict | None:
+        """The event envelope a text frame carries (answering Socket.IO's pings)."""
+        if not self.socketio:
+            return json.loads(text)
+        if text == "2":
+            ws.send("3")
+            return None
+        from .sio_clients import event
+
+        found = event(text)
+        return found[1] if found else None
 
 
 def _raise_nofile() -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 
 from .connection import Connection
-from .protocol import CLOSE_POLICY, Control, Outgoing
+from .protocol import AUTH_EXPIRED, AUTH_INVALID, CLOSE_POLICY, RATE_LIMITED, Control, Outgoing
 
 MESSAGE = "4"  # Engine.IO packet types
 PING = "2"
 EVENT = "2"  # Socket.IO packet types
 DISCONNECT = "1"
+FINAL = frozenset({AUTH_EXPIRED, AUTH_INVALID, RATE_LIMITED})  # close reasons: no reconnect
 
 
 class SioConnection(Connection):
@@ -45,11 +46,12 @@ class SioConnection(Connection):
         return received
 
     def _transport_close(self, code: int, reason: str) -> None:
-        """A policy close (token expired, rate limit, heartbeat) is a Socket.IO disconnect:
-        the client does not reconnect on its own. Any other close leaves the client's
-        reconnection to do its work (server restart, event log reset, too slow)."""
+        """A close that reconnecting as is would not cure (token expired or refused, a
+        flood) is a Socket.IO disconnect: the client does not reconnect on its own. Any other
+        close (heartbeat lost, server restart, event log reset, too slow) is a transport
+        close, so the client's reconnection does its work."""
         with contextlib.suppress(Exception):
-            if code == CLOSE_POLICY:
+            if code == CLOSE_POLICY and reason in FINAL:
                 self.sock.write(self._packet(DISCONNECT))
         self.sock.close(wait=False, code=code, message=reason)
 

@@ -9,8 +9,13 @@ import os
 import re
 from datetime import timedelta
 
+from app import create_app
+from shield.realtime import has_live_socket
+from tests.conftest import _test_config
 from tests.realtime.conftest import (
     acks_of,
+    admin_post,
+    bearer,
     connect,
     member_events,
     paid_claim,
@@ -73,21 +78,66 @@ def test_spec_snippet_unchanged_connects_and_receives_claim_submitted(
 
 def test_every_event_under_its_own_name_in_seq_order(server, local_app, sio):
     alice = uid("alice")
-    subscribed(local_app, alice)
     start = top_seq(local_app)
     client = sio().connect(server.ws_url, f"Bearer {token(alice)}")
+    admin = sio().connect(server.ws_url, f"Bearer {token(uid('root'), admin=True)}")
     assert client.event("connected")["data"]["userId"] == alice
-    paid_claim(server, alice)
+    admin.event("connected")
+    # Through the REST API: most of the spec's member events, and admin_claim_submitted.
+    v1 = "/shield/v1"
+    admin_post(
+        server,
+        f"{v1}/admin/members/{alice}/subscription",
+        {"planId": "pro", "billingPeriod": "monthly"},
+    )
+    paid = paid_claim(server, alice)
+    denied = submit_claim(server, alice, amount=40)["claimId"]
+    admin_post(server, f"{v1}/admin/claims/{denied}/review")
+    admin_post(server, f"{v1}/admin/claims/{denied}/deny", {"denialCode": "D006"})
+    admin_post(server, f"{v1}/admin/claims/{paid['claimId']}/proof-request", {"message": "Receipt"})
+    admin_post(server, f"{v1}/admin/members/{alice}/subscription/plan", {"planId": "professional"})
+    r = server.post(
+        f"{v1}/wallet/withdrawals",
+        bearer(alice, **{"Idempotency-Key": uid("w")}),
+        {"amount": 20, "bankAccountLastFour": "4321"},
+    )
+    assert r.status_code == 201, r.text
+    admin_post(server, f"{v1}/admin/withdrawals/{r.json()['withdrawalId']}/complete")
+
     expected = member_events(local_app, alice, after=start)
-    assert len(expected) >= 5
-    got = [client.until("event")[0] for _ in expected]
+    got: dict[str, dict] = {}  # by event id, in arrival order; unacked ones are resent
+    while len(got) < len(expected):
+        report = client.until("event", 10)[0]
+        first = got.setdefault(report["payload"]["id"], report)
+        assert first["payload"] == report["payload"]  # a resend is the same event
+    got = list(got.values())
     assert [(r["payload"]["seq"], r["payload"]["id"], r["name"]) for r in got] == expected
     for report in got:
         assert report["payload"]["event"] == report["name"]
         assert_conforms(report["payload"])
+    names = {r["name"] for r in got}
+    assert names >= {
+        "subscription_status_changed",
+        "claim_submitted",
+        "claim_under_review",
+        "claim_approved",
+        "claim_paid",
+        "claim_denied",
+        "payout_initiated",
+        "payout_completed",
+        "coverage_updated",
+        "cancellation_restriction_changed",
+        "notification_received",
+        "proof_of_payment_requested",
+        "withdrawal_status_changed",
+    }, names
     # Ackable events carry a Socket.IO ack id; the others do not.
-    ackable = {"claim_submitted", "claim_approved", "claim_paid", "payout_completed"}
-    assert {r["name"] for r in got if r["ackId"] is not None} == ackable & {r["name"] for r in got}
+    ackable = {"claim_submitted", "claim_approved", "claim_denied", "claim_paid"}
+    ackable.add("payout_completed")
+    assert {r["name"] for r in got if r["ackId"] is not None} == ackable
+    admin_event = admin.event("admin_claim_submitted")
+    assert_conforms(admin_event)
+    assert admin_event["data"]["userId"] == alice
 
 
 def _paid(server, local_app, sio, member):
@@ -196,7 +246,7 @@ def test_auth_errors_are_connect_errors_with_the_spec_codes(server, sio):
         assert client.quiet(0.2) == []  # no `connected`, no events
 
 
-def test_token_expiry_sends_auth_expired_then_disconnects(server, sio):
+def test_token_expiry_disconnects_unless_a_fresh_token_arrives_in_time(server, sio):
     alice = uid("alice")
     client = sio().connect(server.ws_url, f"Bearer {token(alice, ttl=timedelta(seconds=2))}")
     client.event("connected")
@@ -204,6 +254,12 @@ def test_token_expiry_sends_auth_expired_then_disconnects(server, sio):
     assert error["data"]["code"] == "AUTH_EXPIRED"
     report, _ = client.until("disconnect")
     assert report["reason"] == "io server disconnect"  # no automatic reconnect
+
+    renewed = sio().connect(server.ws_url, f"Bearer {token(alice, ttl=timedelta(seconds=2))}")
+    renewed.event("connected")
+    tag = renewed.emit("auth", {"token": f"Bearer {token(alice)}"}, callback=True)
+    assert renewed.reply(tag) == [None]  # accepted: nothing to answer
+    assert [r for r in renewed.quiet(3) if r["kind"] in ("event", "disconnect")] == []
 
 
 def test_admin_events_reach_admins_only(server, local_app, sio):
@@ -284,3 +340,22 @@ def test_two_processes_over_redis(redis_pair, local_app, sio):
     envelope = client.event("claim_submitted", timeout=3)
     assert envelope["data"]["claimId"] == claim["claimId"]
     assert_conforms(envelope)
+
+
+def test_presence_for_push_hold_and_client_disconnect(redis_pair, database_uri, sio):
+    _, b, env = redis_pair
+    app = create_app(
+        _test_config(database_uri),
+        REDIS_URL=env["REDIS_URL"],
+        SHIELD_WS_REDIS_PREFIX=env["SHIELD_WS_REDIS_PREFIX"],
+    )
+    alice = uid("alice")
+    with app.app_context():
+        assert has_live_socket(alice) is False
+        client = sio().connect(b.ws_url, f"Bearer {token(alice)}")
+        client.event("connected")
+        assert wait_for(lambda: has_live_socket(alice))  # a critical push would be held
+        client.disconnect()
+        report, _ = client.until("disconnect")
+        assert report["reason"] == "io client disconnect"
+        assert wait_for(lambda: not has_live_socket(alice))
