@@ -244,6 +244,16 @@ def redis_pair(fleet):
     return fleet["redis_a"], fleet["redis_b"], REDIS_ENV
 
 
+def redis_app(database_uri: str, env: dict, **config):
+    """An app in the test process on the Redis servers' prefix (presence lookups)."""
+    return create_app(
+        _test_config(database_uri),
+        REDIS_URL=env["REDIS_URL"],
+        SHIELD_WS_REDIS_PREFIX=env["SHIELD_WS_REDIS_PREFIX"],
+        **config,
+    )
+
+
 @pytest.fixture(scope="package")
 def listen_server(fleet):
     return fleet["listen"]

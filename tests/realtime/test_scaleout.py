@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
 from shield.realtime import has_live_socket, push_hold_seconds
-from tests.conftest import _test_config
 from tests.realtime.conftest import (
     connect,
     member_events,
     record_events,
+    redis_app,
     submit_claim,
     subscribed,
     uid,
@@ -56,12 +55,7 @@ def test_hole_left_by_a_process_that_publishes_nothing_is_filled_in_order(
 @pytest.mark.redis
 def test_presence_is_shared_through_redis(redis_pair, database_uri, clients):
     _, b, env = redis_pair
-    app = create_app(
-        _test_config(database_uri),
-        REDIS_URL=env["REDIS_URL"],
-        SHIELD_WS_REDIS_PREFIX=env["SHIELD_WS_REDIS_PREFIX"],
-        SHIELD_WS_PUSH_HOLD=7,
-    )
+    app = redis_app(database_uri, env, SHIELD_WS_PUSH_HOLD=7)
     alice = uid("alice")
     with app.app_context():
         assert has_live_socket(alice) is False

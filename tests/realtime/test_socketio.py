@@ -9,9 +9,9 @@ import os
 import re
 from datetime import timedelta
 
-from app import create_app
+import pytest
+
 from shield.realtime import has_live_socket
-from tests.conftest import _test_config
 from tests.realtime.conftest import (
     acks_of,
     admin_post,
@@ -20,6 +20,7 @@ from tests.realtime.conftest import (
     member_events,
     paid_claim,
     record_events,
+    redis_app,
     submit_claim,
     subscribed,
     token,
@@ -330,6 +331,7 @@ def test_heartbeat_keeps_a_live_client_and_pings_are_engineio_pings(fast_heartbe
     assert [r for r in client.quiet(2.5) if r["kind"] == "disconnect"] == []
 
 
+@pytest.mark.redis
 def test_two_processes_over_redis(redis_pair, local_app, sio):
     a, b, _ = redis_pair
     alice = uid("alice")
@@ -342,13 +344,10 @@ def test_two_processes_over_redis(redis_pair, local_app, sio):
     assert_conforms(envelope)
 
 
+@pytest.mark.redis
 def test_presence_for_push_hold_and_client_disconnect(redis_pair, database_uri, sio):
     _, b, env = redis_pair
-    app = create_app(
-        _test_config(database_uri),
-        REDIS_URL=env["REDIS_URL"],
-        SHIELD_WS_REDIS_PREFIX=env["SHIELD_WS_REDIS_PREFIX"],
-    )
+    app = redis_app(database_uri, env)
     alice = uid("alice")
     with app.app_context():
         assert has_live_socket(alice) is False
