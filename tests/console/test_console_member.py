@@ -48,7 +48,7 @@ def test_member_view_shows_and_changes_the_member(app, live_server, page, token)
     expect(page.locator("#member-message")).to_contain_text("completed")
     expect(row).to_contain_text("completed")
 
-    page.get_by_label("Plan", exact=True).select_option("professional")
+    page.get_by_label("New plan").select_option("professional")
     page.get_by_role("button", name="Change plan").click()
     expect(page.locator("#member-message")).to_contain_text("Subscription changed")
     expect(page.locator("#member-subscription")).to_contain_text("professional")

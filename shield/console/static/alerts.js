@@ -1,6 +1,7 @@
 // Alerts: admin_action_required (claim reviews, fraud alerts, overdue proofs), highest
 // priority first, each linked to its claim or member; fed live by the event feed.
 import { $, el, fill } from "./dom.js";
+import { when, words } from "./format.js";
 
 const PRIORITY = { high: 0, medium: 1, low: 2 };
 const alerts = [];
@@ -26,8 +27,8 @@ function item(event) {
   return el(
     "li",
     { class: "alert " + (d.priority || "low"), dataset: { type: d.type, priority: d.priority } },
-    el("strong", {}, `${(d.priority || "?").toUpperCase()} · ${d.type}`),
-    ` ${d.message} (${event.timestamp}) `,
+    el("strong", {}, `${(d.priority || "?").toUpperCase()} · ${words(d.type)}`),
+    ` ${d.message} (${when(event.timestamp)}) `,
     d.claimId ? el("button", { type: "button", class: "link", onclick: () => links.claim(d.claimId) }, "Open claim") : null,
     d.userId ? el("button", { type: "button", class: "link", onclick: () => links.member(d.userId) }, "Open member") : null,
   );

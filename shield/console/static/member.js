@@ -3,6 +3,7 @@
 import { ApiError, get } from "./api.js";
 import { describe, runAction } from "./action.js";
 import { $, definitions, el, fill, say } from "./dom.js";
+import { day, money, when, words } from "./format.js";
 
 let member = null;
 
@@ -46,7 +47,7 @@ function withdrawalRow(w) {
     "tr",
     {},
     el("td", {}, w.withdrawalId),
-    el("td", {}, "$" + w.amount),
+    el("td", {}, money(w.amount)),
     el("td", {}, w.status),
     el("td", {}, open ? [action("Complete", "complete"), " ", action("Fail", "fail")] : "—"),
   );
@@ -65,10 +66,10 @@ async function loadMember() {
     sub
       ? definitions([
           ["Plan", sub.planId],
-          ["Status", sub.status],
+          ["Status", words(sub.status)],
           ["Billing", sub.billingPeriod],
-          ["Next renewal", sub.nextRenewalDate],
-          ["Coverage remaining", sub.coverage ? "$" + sub.coverage.remainingAmount : null],
+          ["Next renewal", day(sub.nextRenewalDate)],
+          ["Coverage remaining", sub.coverage ? money(sub.coverage.remainingAmount) : null],
         ])
       : definitions([["Subscription", "none"]]),
   );
@@ -89,7 +90,7 @@ async function loadMember() {
     $("member-transactions"),
     statement.transactions.length
       ? statement.transactions.map((t) =>
-          el("tr", {}, el("td", {}, t.createdAt), el("td", {}, t.type), el("td", {}, "$" + t.amount), el("td", {}, t.description)),
+          el("tr", {}, el("td", {}, when(t.createdAt)), el("td", {}, words(t.type)), el("td", {}, money(t.amount)), el("td", {}, t.description)),
         )
       : el("tr", {}, el("td", { colspan: "4" }, "No transactions.")),
   );
@@ -97,7 +98,7 @@ async function loadMember() {
     $("member-devices"),
     devices.devices.length
       ? devices.devices.map((d) =>
-          el("li", {}, `${d.platform} device ending …${d.tokenSuffix} (${d.active ? "active" : "inactive"}, last seen ${d.lastSeenAt})`),
+          el("li", {}, `${d.platform} device ending …${d.tokenSuffix} (${d.active ? "active" : "inactive"}, last seen ${when(d.lastSeenAt)})`),
         )
       : el("li", {}, "No devices."),
   );
