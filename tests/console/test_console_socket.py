@@ -19,7 +19,9 @@ from tests.console.steps import POLL_SECONDS, bearer, submit
 from tests.factories import subscribe
 from tests.realtime.conftest import Server, member_events
 
-SOCKET_ARRIVAL_SECONDS = 1.5  # the server reads the outbox every 0.2 s here (no LISTEN on SQLite)
+# The server reads the outbox every 0.2 s here (no LISTEN on SQLite). No feed request is made
+# while the socket is open, so whatever arrives came over the socket; the bound is generous.
+ARRIVAL_TIMEOUT_MS = 5000
 
 
 @pytest.fixture
@@ -93,12 +95,10 @@ def test_claims_and_alerts_arrive_over_the_socket(app, ws_server, open_page, tok
 
     polls_before = len(_feed_requests(page))
     claim = submit(ws_server.url, bearer(token("sam")), ticketNumber="SOCK-1")
-    started = time.monotonic()
     row = page.locator(f"#queue-body tr[data-claim-id='{claim['claimId']}']")
-    expect(row).to_be_visible(timeout=SOCKET_ARRIVAL_SECONDS * 1000)
-    assert time.monotonic() - started < SOCKET_ARRIVAL_SECONDS
+    expect(row).to_be_visible(timeout=ARRIVAL_TIMEOUT_MS)
     _alert(app, "card used in three states", claim["claimId"])
-    expect(page.locator("#alert-count")).to_have_text("1", timeout=SOCKET_ARRIVAL_SECONDS * 1000)
+    expect(page.locator("#alert-count")).to_have_text("1", timeout=ARRIVAL_TIMEOUT_MS)
 
     _, received = _frames(page)
     arrived = {f["event"]: f for f in received if "seq" in f}
@@ -184,7 +184,8 @@ def test_a_killed_socket_falls_back_to_polling_and_resumes_from_last_seq(
     ]
     submitted_seq, alert_seq = admin_seqs[-2], admin_seqs[-1]
     refuse["socket"] = False
-    expect(status).to_have_attribute("data-transport", "socket", timeout=15_000)
+    # Retries after a drop: 1, 2, 5, 10, then every 30 s (docs/console.md).
+    expect(status).to_have_attribute("data-transport", "socket", timeout=40_000)
     expect(page.locator("#alert-count")).to_have_text("1")
     expect(page.locator("#alert-list")).to_contain_text("missed while away")
     resumed = page.websockets[-1]
