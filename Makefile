@@ -11,7 +11,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 SHIELD_ENV ?= development
 export SHIELD_ENV
 
-.PHONY: install run test test-sqlite test-postgres lint format migrate reset-demo bench bench-quick jobs clean
+.PHONY: install run test test-sqlite test-postgres lint format migrate reset-demo bench bench-quick bench-scale jobs clean
 
 install: $(STAMP)
 
@@ -64,6 +64,10 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m bench --quick
+
+## make bench-scale: 1,000,000 members beside 10,000 (seeds both, ~30 min; SCALE_ARGS=...)
+bench-scale: install
+	$(BIN)/python -m bench --scale $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

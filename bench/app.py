@@ -13,11 +13,17 @@ Only the benchmark imports this module (`gunicorn bench.app:app`); `wsgi.py` and
 - GET /bench/db-ping: hello-world plus one read on the hot-read pool (`SELECT 1`): the floor
   of any answer that reads PostgreSQL.
 - GET /bench/stats: this worker's version and token cache counters.
+- POST /bench/warm?targets=<tsv>: this worker verifies every token of a wrk targets file
+  and reads each of their members' versions once, through the caches' own paths (the
+  steady state of members who poll every 30 s: each worker has met each of them), once
+  per file and worker; answers {pid, members, seconds}.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import Integer, bindparam, select
@@ -26,13 +32,21 @@ from app import create_app
 from models import db, utcnow
 from shield import hot_reads
 from shield.api import member_blueprint
-from shield.auth import TOKEN_CACHE_KEY
+from shield.auth import TOKEN_CACHE_KEY, _token_cache, decode_token
 from shield.claims import service
 from shield.claims.serialize import claim_json
 from shield.polling import CACHE_CONTROL
 from shield.versions import version_store
 
 PING = hot_reads.HotQuery(select(bindparam("n", type_=Integer)))
+
+
+def _token_stats(tokens) -> dict:
+    if not tokens:
+        return {"entries": 0}
+    if hasattr(tokens, "stats"):
+        return tokens.stats()
+    return {"entries": len(tokens._items)}  # the entry-bounded cache of before issue 14
 
 
 def add_bench_routes(app: Flask) -> Flask:
@@ -51,8 +65,37 @@ def add_bench_routes(app: Flask) -> Flask:
         return jsonify(
             pid=os.getpid(),
             versions=version_store().stats(),
-            tokens=len(tokens._items) if tokens else 0,
+            tokens=_token_stats(tokens),
         )
+
+    warmed: dict[str, dict] = {}
+    warm_lock = threading.Lock()
+
+    @app.post("/bench/warm")
+    def warm():
+        path = request.args["targets"]
+        with warm_lock:  # one warm-up per file and worker; others wait for it
+            if path not in warmed:
+                started = time.perf_counter()
+                cache = _token_cache(app)
+                store = version_store()
+                if hasattr(store, "wait_ready"):
+                    store.wait_ready(timeout=10)
+                members = set()
+                with open(path) as f:
+                    for line in f:
+                        _, token, _ = line.rstrip("\n").split("\t")
+                        principal = (
+                            cache.principal(token, app.config)
+                            if cache
+                            else decode_token(token, app.config)
+                        )
+                        if principal.id not in members:
+                            members.add(principal.id)
+                            store.read(principal.id, "claims")
+                db.session.remove()
+                warmed[path] = {"members": len(members), "seconds": time.perf_counter() - started}
+        return jsonify(pid=os.getpid(), **warmed[path])
 
     naive = member_blueprint("bench_naive", __name__)
 

@@ -37,6 +37,27 @@ VIOLATIONS = [
 HEAVY_CLAIMS = 50
 
 
+# Parents first: the order rows are copied in.
+COLUMNS = {
+    "members": "id, email, role, push_enabled, created_at",
+    "resource_versions": "member_id, claims, wallet, subscription, notifications, events",
+    "wallets": "member_id, balance_cents, updated_at",
+    "subscriptions": "id, member_id, plan_id, billing_period, status, started_at, "
+    "next_renewal_at, restriction_expiry_sent, failed_charges, created_at, "
+    "updated_at",
+    "coverage_periods": "id, subscription_id, member_id, period_start, period_end, "
+    "used_cents, tickets_used",
+    "claims": "id, member_id, ticket_number, amount_cents, city, state, violation_type, "
+    "ticket_date, status, estimated_payout_cents, submitted_at, updated_at, "
+    "reviewed_at, approved_at, paid_at, denied_at, payout_cents, deductible_cents, "
+    "copay_cents, denial_code, decision_notes, appeal_deadline, rendered",
+    "payouts": "id, claim_id, member_id, amount_cents, status, initiated_at, completed_at, "
+    "transaction_id",
+    "wallet_transactions": "id, member_id, type, amount_cents, balance_after_cents, "
+    "payout_id, claim_id, description, created_at",
+}
+
+
 @dataclass
 class Seeded:
     members: list[str]
@@ -49,10 +70,11 @@ def admin_dsn(pg_url: str) -> str:
     return make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_database(pg_url: str) -> tuple[str, str]:
-    """Create a database of our own; return (its name, its SQLAlchemy URL)."""
-    name = f"shield_bench_{uuid.uuid4().hex[:10]}"
+def create_database(pg_url: str, name: str | None = None) -> tuple[str, str]:
+    """Create a database of our own (a named one afresh); return (its name, its URL)."""
+    name = name or f"shield_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_dsn(pg_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(pg_url).set(drivername="postgresql+psycopg", database=name)
     return name, url.render_as_string(hide_password=False)
@@ -91,29 +113,52 @@ def _claim_count(rng: random.Random) -> int:
     return rng.randint(4, 8)
 
 
-def seed(db_url: str, members: int, heavy: int = 20, rng_seed: int = 5) -> Seeded:
+def seed(
+    db_url: str,
+    members: int,
+    heavy: int = 20,
+    rng_seed: int = 5,
+    chunk: int = 20_000,
+    conn: psycopg.Connection | None = None,
+) -> Seeded:
     """Members with a subscription, a coverage period, a wallet and realistic claims.
 
     Most members have 0-8 claims in every state; `heavy` members have 50 (the 200-list case).
     Versions start at 1 with no valid_until: the first 200 of a clocked resource stores it.
+    Rows are built and copied `chunk` members at a time (a million members fit in memory).
+    Given `conn` (tables truncated in its open transaction), rows are copied FREEZE and the
+    caller commits; else in a connection of its own, then analysed.
     """
     started = time.perf_counter()
     rng = random.Random(rng_seed)
     now = datetime.now(UTC).replace(microsecond=0)
     ids = [f"h{i:04d}" for i in range(heavy)] + [f"m{i:06d}" for i in range(members - heavy)]
-    rows: dict[str, list[tuple]] = {
-        k: []
-        for k in (
-            "members",
-            "resource_versions",
-            "wallets",
-            "subscriptions",
-            "coverage_periods",
-            "claims",
-            "payouts",
-            "wallet_transactions",
-        )
-    }
+    counts = dict.fromkeys(COLUMNS, 0)
+    own = conn is None
+    conn = conn or psycopg.connect(admin_dsn(db_url))
+    option = "" if own else " WITH (FREEZE)"
+    try:
+        for i in range(0, len(ids), chunk):
+            rows = _member_rows(ids[i : i + chunk], rng, now)
+            for table in COLUMNS:  # parents first
+                sql = f"COPY {table} ({COLUMNS[table]}) FROM STDIN{option}"
+                with conn.cursor().copy(sql) as copy:
+                    for row in rows[table]:
+                        copy.write_row(row)
+                counts[table] += len(rows[table])
+        if own:
+            conn.commit()
+            conn.execute("ANALYZE")
+    finally:
+        if own:
+            conn.close()
+    return Seeded(
+        members=ids, heavy=ids[:heavy], counts=counts, seconds=time.perf_counter() - started
+    )
+
+
+def _member_rows(ids: list[str], rng: random.Random, now: datetime) -> dict[str, list[tuple]]:
+    rows: dict[str, list[tuple]] = {k: [] for k in COLUMNS}
     appealable = [c for c, d in DENIAL_CODES.items() if d.appealable]
     final = [c for c, d in DENIAL_CODES.items() if not d.appealable]
     for member_id in ids:
@@ -255,34 +300,4 @@ def seed(db_url: str, members: int, heavy: int = 20, rng_seed: int = 5) -> Seede
                 0,
             )
         )
-    columns = {
-        "members": "id, email, role, push_enabled, created_at",
-        "resource_versions": "member_id, claims, wallet, subscription, notifications, events",
-        "wallets": "member_id, balance_cents, updated_at",
-        "subscriptions": "id, member_id, plan_id, billing_period, status, started_at, "
-        "next_renewal_at, restriction_expiry_sent, failed_charges, created_at, "
-        "updated_at",
-        "coverage_periods": "id, subscription_id, member_id, period_start, period_end, "
-        "used_cents, tickets_used",
-        "claims": "id, member_id, ticket_number, amount_cents, city, state, violation_type, "
-        "ticket_date, status, estimated_payout_cents, submitted_at, updated_at, "
-        "reviewed_at, approved_at, paid_at, denied_at, payout_cents, deductible_cents, "
-        "copay_cents, denial_code, decision_notes, appeal_deadline, rendered",
-        "payouts": "id, claim_id, member_id, amount_cents, status, initiated_at, completed_at, "
-        "transaction_id",
-        "wallet_transactions": "id, member_id, type, amount_cents, balance_after_cents, "
-        "payout_id, claim_id, description, created_at",
-    }
-    with psycopg.connect(admin_dsn(db_url)) as conn:
-        for table in columns:  # parents first
-            with conn.cursor().copy(f"COPY {table} ({columns[table]}) FROM STDIN") as copy:
-                for row in rows[table]:
-                    copy.write_row(row)
-        conn.commit()
-        conn.execute("ANALYZE")
-    return Seeded(
-        members=ids,
-        heavy=ids[:heavy],
-        counts={table: len(r) for table, r in rows.items()},
-        seconds=time.perf_counter() - started,
-    )
+    return rows
