@@ -2,12 +2,15 @@
 
 Every function works in small batches, each its own transaction, and claims its rows with
 `FOR UPDATE SKIP LOCKED`, so a web request holding one of them is never waited for (the
-row goes next run) and two processes never fight over the same batch.
+row goes next run) and two processes never fight over the same batch. Events, the one
+table of millions (a week is ten million rows at a million members), go by seq keyset in batches
+sized to take about 50 ms each (`_old_event_batches`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -60,13 +63,65 @@ def _locked_batches(query):
             return
 
 
+# Event batches are sized by time: each batch is one transaction holding its rows' locks
+# (an ack of an event about to go waits on them), so it aims at BATCH_SECONDS, growing or
+# shrinking by halves between EVENT_BATCH_MIN and EVENT_BATCH_MAX rows.
+BATCH_SECONDS = 0.05
+EVENT_BATCH_MIN = 100
+EVENT_BATCH_MAX = 5000
+
+
+def _next_size(size: int, seconds: float) -> int:
+    if seconds < BATCH_SECONDS / 2:
+        return min(EVENT_BATCH_MAX, size * 2)
+    if seconds > BATCH_SECONDS * 2:
+        return max(EVENT_BATCH_MIN, size // 2)
+    return size
+
+
+def _old_event_batches(cutoff: datetime):
+    """Ids of events created before `cutoff`, in seq order, a locked batch at a time.
+
+    Keyset by seq (`seq > last`), never from the start again: a pass over a day of events
+    (1.4 million rows at 1,000,000 members) would otherwise walk, batch after batch, the
+    index entries of the rows it already deleted, dead until VACUUM. The scan stops at the
+    seq of the first event created at or after the cutoff (found by the created_at index),
+    so the last batch does not walk the days kept. An older event committed after that one
+    (seq is commit order, created_at is not quite) goes in a later run, once the cutoff
+    has passed the events around it.
+    """
+    first_kept = db.session.execute(
+        select(OutboxEvent.seq)
+        .where(OutboxEvent.created_at >= cutoff)
+        .order_by(OutboxEvent.created_at)
+        .limit(1)
+    ).scalar()
+    where = [OutboxEvent.created_at < cutoff]
+    if first_kept is not None:
+        where.append(OutboxEvent.seq < first_kept)
+    last, size = None, BATCH
+    while True:
+        started = time.monotonic()
+        query = select(OutboxEvent.id, OutboxEvent.seq).where(*where).order_by(OutboxEvent.seq)
+        if last is not None:
+            query = query.where(OutboxEvent.seq > last)
+        rows = db.session.execute(query.limit(size).with_for_update(skip_locked=True)).all()
+        if not rows:
+            db.session.rollback()
+            return
+        last = rows[-1].seq
+        yield [r.id for r in rows]  # the caller deletes them and commits
+        if len(rows) < size:
+            return
+        size = _next_size(size, time.monotonic() - started)
+
+
 def prune_events(now: datetime | None = None) -> int:
     """Delete events older than the retention, with their deliveries, attempts and acks."""
     now = now or utcnow()
     cutoff = now - event_retention()
     counts = {"events": 0, "deliveries": 0, "attempts": 0, "acks": 0}
-    old = select(OutboxEvent.id).where(OutboxEvent.created_at < cutoff).order_by(OutboxEvent.seq)
-    for ids in _locked_batches(old):
+    for ids in _old_event_batches(cutoff):
         # Children first: the schema cascades, but a database created without the
         # ON DELETE clauses must not make this job fail.
         deliveries = select(PushDelivery.id).where(PushDelivery.event_id.in_(ids))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -13,10 +14,12 @@ from flask import current_app, g, request
 
 from models.member import ROLE_ADMIN, ROLE_MEMBER
 
+from .bounded_cache import SLOT_BYTES, BoundedCache, getsize
 from .errors import AuthError, Forbidden
 from .requests import storable_text
 
 TOKEN_CACHE_KEY = "shield.token_cache"  # noqa: S105 (an extensions key, not a secret)
+DEFAULT_TOKEN_CACHE_BYTES = 72 * 1024 * 1024  # docs/performance.md: the worker budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,39 +109,68 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
+def _token_entry_bytes(key: bytes, principal: Principal) -> int:
+    return SLOT_BYTES + getsize(key, principal, principal.id, principal.email, principal.expires_at)
+
+
 class TokenCache:
-    """Tokens already verified by this process, keyed by the exact token string.
+    """Tokens already verified by this process, keyed by a digest of the exact token.
 
     A poll carries the same token every 30 s, so each is verified once per process; an
     entry is used only before `exp` + leeway (PyJWT's own limit), after which the token is
-    decoded again (and refused as expired). The signature is part of the key, so a changed
-    token is never a hit. FIFO-bounded: `SHIELD_AUTH_CACHE_SIZE` entries (0 turns it off).
+    decoded again (and refused as expired). The key is a 128-bit BLAKE2b digest of the whole
+    token, signature included, so a changed token is never a hit; it costs 49 bytes where
+    the token itself costs ~250. Held to `max_bytes` (`SHIELD_AUTH_CACHE_BYTES`, 0 turns it
+    off), oldest first out: about 280 bytes an entry, so the default 72 MiB holds ~270,000.
     """
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: dict[str, tuple[Principal, float]] = {}
+    def __init__(self, max_bytes: int, leeway: float = 0) -> None:
+        self._items = BoundedCache(max_bytes, _token_entry_bytes)
+        self.leeway = leeway
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        return hashlib.blake2b(token.encode(), digest_size=16).digest()
+
+    def __contains__(self, token: str) -> bool:
+        return self.key(token) in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:  # an empty cache is still a cache (`cache or None` above)
+        return True
 
     def peek(self, token: str) -> Principal | None:
         """The principal of a token verified before and not yet expired, else None."""
-        hit = self._items.get(token)
-        if hit is not None and time.time() < hit[1]:
-            return hit[0]
+        hit = self._items.get(self.key(token))
+        if hit is not None and time.time() < hit.expires_at.timestamp() + self.leeway:
+            self.hits += 1
+            return hit
         return None
 
     def principal(self, token: str, config) -> Principal:
         cached = self.peek(token)
         if cached is not None:
             return cached
+        self.misses += 1
         principal = decode_token(token, config)
-        deadline = principal.expires_at.timestamp() + config.get("SHIELD_JWT_LEEWAY", 0)
         with self._lock:
-            if len(self._items) >= self.size:
-                for key in list(self._items)[: max(1, self.size // 10)]:
-                    del self._items[key]
-            self._items[token] = (principal, deadline)
+            self._items.put(self.key(token), principal)
         return principal
+
+    def stats(self) -> dict:
+        return {
+            "entries": len(self._items),
+            "bytes": self._items.bytes,
+            "max_bytes": self._items.max_bytes,
+            "evictions": self._items.evictions,
+            "hits": self.hits,
+            "misses": self.misses,
+        }
 
 
 def cached_principal(app, token: str) -> Principal | None:
@@ -150,9 +182,13 @@ def cached_principal(app, token: str) -> Principal | None:
 def _token_cache(app) -> TokenCache | None:
     cache = app.extensions.get(TOKEN_CACHE_KEY)
     if cache is None:
-        size = app.config.get("SHIELD_AUTH_CACHE_SIZE")
-        size = int(os.environ.get("SHIELD_AUTH_CACHE_SIZE", 50_000) if size is None else size)
-        cache = app.extensions.setdefault(TOKEN_CACHE_KEY, TokenCache(size) if size else False)
+        size = app.config.get("SHIELD_AUTH_CACHE_BYTES")
+        if size is None:
+            size = os.environ.get("SHIELD_AUTH_CACHE_BYTES") or DEFAULT_TOKEN_CACHE_BYTES
+        size = int(size)
+        leeway = app.config.get("SHIELD_JWT_LEEWAY", 0)
+        cache = TokenCache(size, leeway) if size else False
+        cache = app.extensions.setdefault(TOKEN_CACHE_KEY, cache)
     return cache or None
 
 

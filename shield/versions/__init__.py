@@ -28,7 +28,8 @@ EXTENSION_KEY = "shield.versions"
 MODES = ("off", "notify", "auto")
 DEFAULT_MAX_STALENESS = 1.0
 DEFAULT_HEARTBEAT = 0.2
-DEFAULT_MAX_ENTRIES = 200_000
+# Per process: ~310 bytes a member, so ~240,000 members' versions (docs/performance.md).
+DEFAULT_MAX_BYTES = 72 * 1024 * 1024
 
 _DATABASE_STORE = DatabaseVersionStore()
 _init_lock = threading.Lock()
@@ -77,7 +78,7 @@ def _build(app: Flask):
             _setting(app, "SHIELD_VERSION_CACHE_MAX_STALENESS", DEFAULT_MAX_STALENESS)
         ),
         heartbeat=float(_setting(app, "SHIELD_VERSION_CACHE_HEARTBEAT", DEFAULT_HEARTBEAT)),
-        max_entries=int(_setting(app, "SHIELD_VERSION_CACHE_MAX_ENTRIES", DEFAULT_MAX_ENTRIES)),
+        max_bytes=int(_setting(app, "SHIELD_VERSION_CACHE_BYTES", DEFAULT_MAX_BYTES)),
         fallback=_DATABASE_STORE,
     )
 

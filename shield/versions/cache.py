@@ -33,6 +33,8 @@ import time
 import uuid
 import weakref
 
+from shield.bounded_cache import SLOT_BYTES, BoundedCache, getsize
+
 from .store import DatabaseVersionStore, Versions, load_row, pick
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,12 @@ def notify_payloads(member_ids) -> list[str]:
     return payloads
 
 
+def entry_bytes(member_id: str, row: tuple) -> int:
+    """What one member's entry costs: its key, its row and the row's datetimes (the
+    counters are small ints CPython shares); about 310 bytes with both valid_until set."""
+    return SLOT_BYTES + getsize(member_id, row, *(v for v in row if not isinstance(v, int)))
+
+
 _caches: weakref.WeakSet[NotifyVersionCache] = weakref.WeakSet()
 
 
@@ -75,7 +83,7 @@ class NotifyVersionCache:
         *,
         max_staleness: float = 1.0,
         heartbeat: float = 0.2,
-        max_entries: int = 500_000,
+        max_bytes: int = 72 * 1024 * 1024,
         fallback: DatabaseVersionStore | None = None,
         connect_timeout: float = 5.0,
     ) -> None:
@@ -84,10 +92,10 @@ class NotifyVersionCache:
         self.dsn = dsn
         self.max_staleness = max_staleness
         self.heartbeat = heartbeat
-        self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.connect_timeout = connect_timeout
         self._fallback = fallback or DatabaseVersionStore()
-        self._entries: dict[str, tuple] = {}
+        self._entries = BoundedCache(max_bytes, entry_bytes)
         self._epochs = [0] * STRIPES
         self._lock = threading.Lock()
         self._fresh_as_of = float("-inf")
@@ -145,15 +153,8 @@ class NotifyVersionCache:
             return None
         with self._lock:
             if self._epochs[stripe] == epoch:
-                if len(self._entries) >= self.max_entries:
-                    self._evict()
-                self._entries[member_id] = row
+                self._entries.put(member_id, row)
         return row
-
-    def _evict(self) -> None:
-        """Drop the oldest tenth (insertion order); called with the lock held."""
-        for key in list(self._entries)[: max(1, self.max_entries // 10)]:
-            del self._entries[key]
 
     # --- writers outside the outbox hook (the 200 path's valid_until) ---------------------
 
@@ -171,7 +172,7 @@ class NotifyVersionCache:
         with self._lock:
             for member_id in member_ids:
                 self._epochs[hash(member_id) % STRIPES] += 1
-                self._entries.pop(member_id, None)
+                self._entries.pop(member_id)
         self.counts["invalidations"] += 1
 
     def _invalidate_all(self) -> None:
@@ -248,6 +249,9 @@ class NotifyVersionCache:
         return {
             "mode": "notify",
             "entries": len(self._entries),
+            "bytes": self._entries.bytes,
+            "max_bytes": self.max_bytes,
+            "evictions": self._entries.evictions,
             "max_staleness_s": self.max_staleness,
             "heartbeat_s": self.heartbeat,
             "fresh_age_s": round(time.monotonic() - self._fresh_as_of, 4),

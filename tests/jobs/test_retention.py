@@ -151,3 +151,45 @@ def test_deactivates_devices_unseen_for_270_days(ctx):
     assert (recent.active, recent.deactivated_reason) == (True, None)
     assert (dead.active, dead.deactivated_reason) == (False, "unregistered")
     assert deactivate_stale_devices(now=now) == 0
+
+
+def test_events_go_in_time_sized_batches_by_seq(app, ctx, monkeypatch):
+    import jobs.retention as retention
+
+    member("alice")
+    for day in range(12):
+        file_claim("alice", at=T0 + timedelta(days=day))
+    ordered = events()  # seq order
+    now = utcnow()
+    half = len(ordered) // 2
+    age_events([e.id for e in ordered[:half]], now - timedelta(days=8))
+    age_events([e.id for e in ordered[half:]], now - timedelta(days=1))
+    sizes = []
+    real = retention._next_size
+
+    def spy(size, seconds):
+        sizes.append(size)
+        return real(size, seconds)
+
+    monkeypatch.setattr(retention, "BATCH", 2)
+    monkeypatch.setattr(retention, "EVENT_BATCH_MIN", 2)
+    monkeypatch.setattr(retention, "_next_size", spy)
+    assert prune_events(now=now) == half
+    assert [e.id for e in events()] == [e.id for e in ordered[half:]]
+    assert sizes and sizes[0] == 2  # more than one batch, starting from BATCH
+    assert real(100, 0.001) == 200 and real(100, 1.0) == 50 and real(100, 0.05) == 100
+    assert real(retention.EVENT_BATCH_MAX, 0.0) == retention.EVENT_BATCH_MAX
+
+
+def test_an_old_event_committed_after_a_kept_one_waits_for_a_later_run(app, ctx):
+    member("alice")
+    file_claim("alice", at=T0)
+    file_claim("alice", at=T0 + timedelta(days=1))
+    first, *rest = events()
+    now = utcnow()
+    age_events([e.id for e in rest[:-1]], now - timedelta(days=8))
+    age_events([first.id], now - timedelta(days=1))  # kept, and the lowest seq
+    age_events([rest[-1].id], now - timedelta(days=8))
+    assert prune_events(now=now) == 0  # nothing below the first kept seq is old
+    age_events([first.id], now - timedelta(days=8))
+    assert prune_events(now=now) == len(rest) + 1

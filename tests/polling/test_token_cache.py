@@ -22,7 +22,7 @@ def test_a_cached_token_is_refused_once_it_expires(make_app, app):
     token = issue_token(papp.config, "alice", ttl=timedelta(seconds=1))
     exp = jwt.decode(token, options={"verify_signature": False})["exp"]
     assert client.get(CLAIMS, headers=_bearer(token)).status_code == 200
-    assert token in papp.extensions["shield.token_cache"]._items  # it was cached
+    assert token in papp.extensions["shield.token_cache"]  # it was cached
     time.sleep(max(0.0, exp - time.time()) + 0.05)
     r = client.get(CLAIMS, headers=_bearer(token))
     assert r.status_code == 401
@@ -49,13 +49,15 @@ def test_a_token_with_another_signature_is_not_a_hit(make_app, app):
 
 
 def test_the_cache_is_bounded_and_can_be_turned_off(make_app, app):
-    papp = make_app(SHIELD_AUTH_CACHE_SIZE=10)
+    papp = make_app(SHIELD_AUTH_CACHE_BYTES=10 * 400)
     client = papp.test_client()
     for i in range(25):
         token = issue_token(papp.config, f"m{i}")
         assert client.get(CLAIMS, headers=_bearer(token)).status_code == 200
-    assert len(papp.extensions["shield.token_cache"]._items) <= 10
-    off = make_app(SHIELD_AUTH_CACHE_SIZE=0)
+    cache = papp.extensions["shield.token_cache"]
+    stats = cache.stats()
+    assert stats["bytes"] <= 10 * 400 and stats["evictions"] == 25 - len(cache) > 0
+    off = make_app(SHIELD_AUTH_CACHE_BYTES=0)
     token = issue_token(off.config, "alice")
     assert off.test_client().get(CLAIMS, headers=_bearer(token)).status_code == 200
     assert not off.extensions["shield.token_cache"]
