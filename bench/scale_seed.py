@@ -140,6 +140,7 @@ def seed_history(conn, members: list[str], events: int, days: int = 7, seed: int
     weights = [MIX[n] for n in names]
     templates = [_template(n) for n in names]
     pushes = [EVENTS[n].push({}) for n in names]
+    critical = ["t" if EVENTS[n].critical else "f" for n in names]
     today = _pg_ts(now)
     counts = {"devices": len(members), "outbox_events": 0, "push_deliveries": 0}
     with conn.cursor().copy(
@@ -155,8 +156,8 @@ def seed_history(conn, members: list[str], events: int, days: int = 7, seed: int
             )
     ev_copy = "COPY outbox_events (id, seq, member_id, audience, name, payload, push_state, "
     ev_copy += "created_at) FROM STDIN WITH (FREEZE)"
-    dl_copy = "COPY push_deliveries (id, event_id, device_id, member_id, round, status, "
-    dl_copy += "attempts, next_attempt_at, sent_at, created_at) FROM STDIN WITH (FREEZE)"
+    dl_copy = "COPY push_deliveries (id, event_id, device_id, member_id, round, critical, "
+    dl_copy += "status, attempts, next_attempt_at, sent_at, created_at) FROM STDIN WITH (FREEZE)"
     deliveries: list[str] = []
     with conn.cursor().copy(ev_copy) as copy:
         for first in range(1, events + 1, BLOCK):
@@ -177,7 +178,8 @@ def seed_history(conn, members: list[str], events: int, days: int = 7, seed: int
                 if pushes[k]:
                     sent = stamps.pg(second + 1)
                     deliveries.append(
-                        f"dlv_{seq:032x}\tevt_{seq:032x}\tdev_{m}\t{m}\t0\tsent\t1\t{at}\t"
+                        f"dlv_{seq:032x}\tevt_{seq:032x}\tdev_{m}\t{m}\t0\t{critical[k]}\t"
+                        f"sent\t1\t{at}\t"
                         f"{sent}\t{at}\n"
                     )
             copy.write("".join(lines))
