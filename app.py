@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 from collections.abc import Mapping
 
@@ -12,11 +11,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from shield import config as shield_config
-from shield import polling_fastpath
+from shield import ops, polling_fastpath
 from shield.claims import serialize as claim_rendering
 from shield.errors import register_error_handlers
 from shield.events import outbox
 from shield.extensions import db, migrate
+from shield.ops import logs
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -27,6 +27,7 @@ def create_app(config: Mapping | None = None, **overrides) -> Flask:
     configure(app, config, overrides)
     register_providers(app)
     register_extensions(app)
+    ops.install(app)  # request ids, metrics, access lines, /healthz /readyz /metrics
     register_blueprints(app)
     register_error_handlers(app)
     register_cli(app)
@@ -64,9 +65,7 @@ def configure(app: Flask, config: Mapping | None, overrides: Mapping) -> None:
         **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
     }
     shield_config.resolve_jwt(app.config)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(app.config)  # SHIELD_LOG_FORMAT=text|json
 
 
 def register_providers(app: Flask) -> None:

@@ -105,6 +105,9 @@ def run_forever(app: Flask, jobs: list[Job]) -> int:
     """Run the blocking scheduler until SIGTERM or SIGINT, then let running jobs finish."""
     scheduler = build_scheduler(app, jobs, BlockingScheduler)
     stop_push = start_push_worker(app) if any(j.id == PUSH_JOB for j in jobs) else None
+    from . import http  # imports prometheus_client: after main() chose its directory
+
+    stop_http = http.start(app, scheduler, jobs)  # SHIELD_JOBS_HTTP_PORT
     stopper: list[threading.Thread] = []
 
     def stop() -> None:
@@ -137,6 +140,8 @@ def run_forever(app: Flask, jobs: list[Job]) -> int:
         thread.join()
     if stop_push is not None:
         stop_push()
+    if stop_http is not None:
+        stop_http()
     log.info("scheduler stopped")
     return 0
 
@@ -146,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         list_jobs(args.jobs)
         return 0
+    # Before anything imports prometheus_client: this process's metrics directory, shared
+    # with the push helper processes it starts (shield/ops/multiproc.py).
+    from shield.ops import multiproc
+
+    multiproc.prepare(own=True)
     from app import create_app
     from shield.config import ConfigError
 

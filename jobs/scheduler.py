@@ -32,6 +32,9 @@ FIRST_RUN_DELAY = timedelta(seconds=2)
 MIN_MISFIRE_GRACE = 5  # seconds
 
 _unimportable: set[str] = set()
+# Monotonic time the scheduler last started a job run in this process (jobs/http.py's
+# readiness: "the scheduler is running and dispatching").
+last_dispatch: list[float] = []
 
 
 def misfire_grace(job: Job) -> int:
@@ -46,6 +49,26 @@ def run_job(app: Flask, job: Job, now: datetime | None = None) -> int | None:
     raised. Never raises an Exception: a failing job must not take the scheduler down.
     """
     started = time.monotonic()
+    last_dispatch[:] = [started]
+    handled = _run(app, job, now)
+    elapsed = time.monotonic() - started
+    from shield.ops import metrics
+
+    metrics.job_finished(job.id, elapsed, ok=handled is not None)
+    if handled is None:
+        return None
+    elapsed_ms = elapsed * 1000
+    log.log(
+        logging.INFO if handled else logging.DEBUG,
+        "job %s handled %s item(s) in %.0f ms",
+        job.id,
+        handled,
+        elapsed_ms,
+    )
+    return handled
+
+
+def _run(app: Flask, job: Job, now: datetime | None) -> int | None:
     with app.app_context():
         try:
             fn = job.resolve()
@@ -56,7 +79,7 @@ def run_job(app: Flask, job: Job, now: datetime | None = None) -> int | None:
                 log.error("job %s: cannot import %s: %s", job.id, job.func, exc)
             return None
         try:
-            handled = fn(now=now)
+            return fn(now=now)
         except Exception:
             log.exception("job %s failed", job.id)
             try:
@@ -64,15 +87,6 @@ def run_job(app: Flask, job: Job, now: datetime | None = None) -> int | None:
             except Exception:  # the connection itself may be gone
                 log.exception("job %s: rollback failed", job.id)
             return None
-    elapsed_ms = (time.monotonic() - started) * 1000
-    log.log(
-        logging.INFO if handled else logging.DEBUG,
-        "job %s handled %s item(s) in %.0f ms",
-        job.id,
-        handled,
-        elapsed_ms,
-    )
-    return handled
 
 
 def build_scheduler(

@@ -76,6 +76,14 @@ def from_env(env: os._Environ | dict | None = None) -> dict:
         "SHIELD_EVENT_RETENTION_DAYS": int(env.get("SHIELD_EVENT_RETENTION_DAYS", "7")),
         # auto: a LISTEN/NOTIFY-fed per-process cache on PostgreSQL (304 lag <= 1 s), off on SQLite.
         "SHIELD_VERSION_CACHE": env.get("SHIELD_VERSION_CACHE", "auto"),
+        # Operations (docs/operations.md): /metrics token, log format, access lines, metrics.
+        "SHIELD_METRICS_TOKEN": env.get("SHIELD_METRICS_TOKEN") or None,
+        "SHIELD_METRICS": env.get("SHIELD_METRICS", "on"),
+        "SHIELD_LOG_FORMAT": env.get("SHIELD_LOG_FORMAT", "text"),
+        "SHIELD_LOG_LEVEL": env.get("SHIELD_LOG_LEVEL", "INFO"),
+        "SHIELD_ACCESS_LOG": env.get("SHIELD_ACCESS_LOG") or None,
+        # `python -m jobs`: PORT or HOST:PORT for its /healthz /readyz /metrics (off unset).
+        "SHIELD_JOBS_HTTP_PORT": env.get("SHIELD_JOBS_HTTP_PORT") or None,
     }
 
 

@@ -17,11 +17,14 @@ cache (SQLite) every poll simply falls through.
 from __future__ import annotations
 
 import os
+from time import perf_counter
 
 from flask import Flask
 
 from . import polling  # its clock too: one `now` for both paths
 from .auth import bearer_or_none, cached_principal
+from .ops import logs, metrics_enabled
+from .ops.meter import observe
 from .polling import names_etag, validator_headers
 from .versions import built_store
 
@@ -39,18 +42,28 @@ class PollFastPath:
         self.app = app
         self.wsgi_app = wsgi_app
         self.answered = 0
+        # Counted like Flask's answers (route, method, status, seconds), cheaply: see meter.py.
+        self.observe = observe if metrics_enabled(app.config) else None
 
     def __call__(self, environ, start_response):
-        target = POLLED.get(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        target = POLLED.get(path)
         if (
             target is not None
             and environ.get("REQUEST_METHOD") == "GET"
             and not environ.get("QUERY_STRING")
         ):
+            started = perf_counter()
             etag = self._etag_if_unchanged(environ, *target)
             if etag is not None:
                 self.answered += 1
-                start_response(STATUS, validator_headers(etag))
+                headers = validator_headers(etag)
+                headers.append(
+                    (logs.REQUEST_ID_HEADER, logs.request_id(environ.get("HTTP_X_REQUEST_ID")))
+                )
+                start_response(STATUS, headers)
+                if self.observe is not None:
+                    self.observe(path, "GET", "304", perf_counter() - started)
                 return []
         return self.wsgi_app(environ, start_response)
 

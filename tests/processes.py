@@ -50,3 +50,62 @@ def running_jobs(env: dict[str, str], log_path: Path, *args: str) -> Iterator[su
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(
+    command: list[str], env: dict[str, str], log_path: Path, port: int, timeout: float = 30.0
+) -> Iterator[str]:
+    """A web server (`command` with its bind on `port`) from the repository root; yields its
+    base URL once /healthz answers; stopped with SIGTERM (then killed) on the way out."""
+    import signal
+    import time
+    import urllib.request
+
+    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no answer:\n{log_path.read_text()[-3000:]}") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def gunicorn(port: int, *args: str) -> list[str]:
+    """`gunicorn -w 2 wsgi:app` as an operator runs it (the repository's gunicorn.conf.py)."""
+    return [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "-w",
+        "2",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "2",
+        *args,
+        "wsgi:app",
+    ]

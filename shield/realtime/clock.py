@@ -16,6 +16,7 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from models import db
+from shield.ops import metrics
 
 from . import presence
 from .protocol import CLOSE_POLICY
@@ -133,6 +134,7 @@ class Clock:
         hub = self.hub
         now = monotonic()
         connections = hub.registry.connections()
+        metrics.acks_pending(sum(len(c.pending or ()) for c in connections))
         for n, conn in enumerate(connections, 1):
             if n % 256 == 0:
                 time.sleep(0)  # let the pings' writers run (and end) before starting more

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from time import monotonic
 
+from shield.ops import metrics
+
 from .protocol import CLOSE_TRY_AGAIN, Control, Outgoing
 from .settings import Settings
 
@@ -105,6 +107,7 @@ class Outbound:
                 self._transport_ping()
             else:
                 self._transport_send(item)
+                metrics.frame_sent()
             return True
         except Exception:  # closed, reset, broken pipe: the handler will notice
             return False

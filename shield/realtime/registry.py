@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from models.outbox import AUDIENCE_ADMIN
+from shield.ops import metrics
 
 from .connection import Connection
 from .protocol import Outgoing
@@ -43,6 +44,7 @@ class Registry:
                     self._rooms[room] = members if len(members) <= SMALL else set(members)
             if rooms:
                 self._count += 1
+                metrics.socket_opened()
 
     def leave(self, conn: Connection) -> None:
         with self._lock:
@@ -61,6 +63,7 @@ class Registry:
                     del self._rooms[room]
             if found:
                 self._count -= 1
+                metrics.socket_closed()
 
     def targets(self, event: Outgoing) -> list[Connection]:
         room = room_of(event)

@@ -18,6 +18,7 @@ from models import db
 from shield.auth import Principal, decode_token
 from shield.config import SERVER_VERSION
 from shield.errors import AuthError
+from shield.ops import metrics
 
 from . import protocol as p
 from .acks import acknowledge
@@ -124,6 +125,7 @@ class Session:
         """Rate limit first. True: handle the frame; None: dropped; False: socket closed.
         `original` names the frame's event for an error (called only when one is sent)."""
         conn = self.conn
+        metrics.frame_received()
         now = monotonic()
         conn.seen(now)
         verdict = limiter.check(now)

@@ -69,6 +69,11 @@ def entry_bytes(member_id: str, row: tuple) -> int:
 _caches: weakref.WeakSet[NotifyVersionCache] = weakref.WeakSet()
 
 
+def live_caches() -> list[NotifyVersionCache]:
+    """This process's caches (the metrics thread reads their counters)."""
+    return list(_caches)
+
+
 def committed(member_ids) -> None:
     """After a commit that bumped these members: drop them from this process's caches now
     (read-your-writes within a process; other processes learn it from the NOTIFY)."""
@@ -119,6 +124,14 @@ class NotifyVersionCache:
 
     def fresh(self) -> bool:
         return time.monotonic() - self._fresh_as_of <= self.max_staleness
+
+    def fresh_age(self) -> float:
+        """Seconds since the cache was last known fresh (inf before the first heartbeat)."""
+        return time.monotonic() - self._fresh_as_of
+
+    def listening(self) -> bool:
+        """The listener thread runs and holds its connection (readiness)."""
+        return self._thread.is_alive() and self._connected.is_set()
 
     def peek(self, member_id: str, resource: str) -> Versions | None:
         """What `read` would answer, from memory only: None when it would have to ask the
