@@ -133,8 +133,19 @@ def _latency_row(lat: dict) -> dict:
     }
 
 
-CASES: list = [push_case, socket_case, socketio_case]
-TITLES = {push_case: PUSH_ROWS, socket_case: SOCKET_ROWS, socketio_case: SOCKETIO_ROWS}
+def metrics_case(plan, log) -> list[dict]:
+    from .metrics_cost import metrics_case as measure
+
+    return measure(plan, log)
+
+
+CASES: list = [push_case, socket_case, socketio_case, metrics_case]
+TITLES = {
+    push_case: PUSH_ROWS,
+    socket_case: SOCKET_ROWS,
+    socketio_case: SOCKETIO_ROWS,
+    metrics_case: [("304 claims poll, metrics on vs off", ">= 0.95x")],
+}
 
 
 def run(plan, log) -> list[dict]:

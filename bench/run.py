@@ -35,7 +35,7 @@ DEFAULT_PG = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:543
 API = "/shield/v1"
 
 
-PARTS = ("http", "push", "socket", "socketio")
+PARTS = ("http", "push", "socket", "socketio", "metrics")
 
 
 @dataclass
@@ -135,7 +135,8 @@ def parse(argv) -> Plan:
     p.add_argument(
         "--parts",
         default=",".join(PARTS),
-        help="which parts to run: http (polling cases), push, socket, socketio (default: all)",
+        help="which parts to run: http (polling cases), push, socket, socketio, metrics "
+        "(default: all)",
     )
     a = p.parse_args(argv)
     return Plan(

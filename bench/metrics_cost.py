@@ -1,0 +1,122 @@
+# ruff: noqa: S310 (the benchmark reads its own local servers)
+"""What counting requests for /metrics costs the 304 polls: the same claims-304 load against
+two servers of one kind started side by side, one with the metrics on (the default) and one
+with SHIELD_METRICS=off, in alternating slices (on, off, off, on, ...) so that other load on
+this shared machine falls on both. Ratio = on / off; the target is >= 0.95x (within 5 %).
+Run alone with `python -m bench --parts metrics` (or `--quick --parts metrics`).
+"""
+
+from __future__ import annotations
+
+import random
+import urllib.request
+
+from . import harvest, loadgen, servers
+from .run import API, mint_tokens
+
+TITLE = "304 claims poll, metrics on vs SHIELD_METRICS=off (same run, alternating slices)"
+TARGET = ">= 0.95x"
+PATH = f"{API}/claims"
+
+
+def _http_304_total(base: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "shield_http_requests_total" and s.labels.get("status") == "304"
+    )
+
+
+def _one_server(kind: str, plan, log, targets, tokens) -> dict:
+    x = plan.extra
+    on = servers.start(kind, x["env"], x["work"], label=f"{kind}-metrics-on")
+    try:
+        off = servers.start(
+            kind, {**x["env"], "SHIELD_METRICS": "off"}, x["work"], label=f"{kind}-metrics-off"
+        )
+    except Exception:
+        on.stop()
+        raise
+    try:
+        if targets[0] is None:
+            got = harvest.etags(on.base, PATH, tokens)
+            lines = [(PATH, tokens[m], etag) for m, (status, etag) in got.items() if status == 200]
+            targets[0] = loadgen.write_targets(x["work"] / "metrics_cost.tsv", lines)
+        sample = random.Random(3).sample(targets[0].read_text().splitlines(), 10)
+        for srv in (on, off):
+            for line in sample:
+                path, bearer, etag = line.split("\t")
+                status, _ = harvest.get(srv.base, path, bearer, etag)
+                if status != 304:
+                    return {"problem": f"{srv.label}: expected 304, got {status}"}
+        warm = max(plan.warmup, len(tokens) * servers.WORKERS * 3 / 2500)
+        for srv in (on, off):
+            loadgen.run(srv.base, targets[0], duration=warm)
+        slices = 4 if plan.quick else 10
+        seconds = max(1.0, (plan.duration * 2) / slices)
+        runs = {"on": [], "off": []}
+        counted_before = _http_304_total(on.base)
+        for i in range(slices):
+            order = (("on", on), ("off", off)) if i % 2 == 0 else (("off", off), ("on", on))
+            for name, srv in order:
+                runs[name].append(loadgen.run(srv.base, targets[0], duration=seconds))
+        counted = _http_304_total(on.base) - counted_before
+        on_run, off_run = loadgen.combine(runs["on"]), loadgen.combine(runs["off"])
+        log(
+            f"{kind} metrics on {on_run.rps:,.0f} req/s vs off {off_run.rps:,.0f} req/s "
+            f"({on_run.rps / off_run.rps:.3f}x); 304s counted {counted:,.0f} of "
+            f"{on_run.requests:,} sent to the metrics-on server"
+        )
+        return {
+            "on": on_run.as_dict(),
+            "off": off_run.as_dict(),
+            "counted_304": counted,
+            "slices": slices,
+            "slice_s": seconds,
+        }
+    finally:
+        on.stop()
+        off.stop()
+
+
+def metrics_case(plan, log) -> list[dict]:
+    x = plan.extra
+    members = x["members"][: 500 if plan.quick else 2000]
+    tokens = mint_tokens(members)
+    targets = [None]
+    rows = []
+    for kind in plan.servers:
+        result = _one_server(kind, plan, log, targets, tokens)
+        if "problem" in result:
+            rows.append(
+                {
+                    "case": TITLE,
+                    "server": kind,
+                    "value": None,
+                    "target": TARGET,
+                    "note": result["problem"],
+                }
+            )
+            continue
+        ratio = round(result["on"]["rps"] / result["off"]["rps"], 3)
+        # Every 304 sent while measuring must be in the scrape (the counting is not skipped).
+        complete = result["counted_304"] >= result["on"]["requests"]
+        rows.append(
+            {
+                "case": TITLE,
+                "server": kind,
+                "value": round(result["on"]["rps"]),
+                "reference": f"SHIELD_METRICS=off: {result['off']['rps']:,.0f} req/s",
+                "ratio": ratio,
+                "target": TARGET,
+                "met": ratio >= 0.95 and complete,
+                "note": None if complete else "the scrape missed some 304s",
+                "detail": result,
+            }
+        )
+    return rows
