@@ -60,13 +60,14 @@ def _as_utc(value):
 class ScrapeTime:
     """Collector of what is read when scraped, not counted: one database read, readiness."""
 
-    def __init__(self, app: Flask, extra_checks: dict | None) -> None:
+    def __init__(self, app: Flask, extra_checks: dict | None, polls: bool) -> None:
         self.app = app
         self.extra_checks = extra_checks
+        self.polls = polls
 
     def collect(self):
         outbox = health.run_in_pool(_outbox, self.app)
-        ready, body = health.readiness(self.app, self.extra_checks)
+        ready, body = health.readiness(self.app, self.extra_checks, polls=self.polls)
         gauge = GaugeMetricFamily("shield_ready", "1 when every readiness check passes.")
         gauge.add_metric([], 1.0 if ready else 0.0)
         yield gauge
@@ -94,7 +95,7 @@ class ScrapeTime:
             yield family
 
 
-def render(app: Flask, extra_checks: dict | None = None) -> bytes:
+def render(app: Flask, extra_checks: dict | None = None, *, polls: bool = True) -> bytes:
     METER.flush()  # this process's counts; the others' flush on their own
     path = os.environ.get(multiproc.ENV)
     if path:
@@ -107,5 +108,5 @@ def render(app: Flask, extra_checks: dict | None = None) -> bytes:
     else:
         counted = generate_latest(REGISTRY)
     scraped = CollectorRegistry()
-    scraped.register(ScrapeTime(app, extra_checks))
+    scraped.register(ScrapeTime(app, extra_checks, polls))
     return counted + generate_latest(scraped)

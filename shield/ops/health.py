@@ -156,13 +156,16 @@ def run_in_pool(fn, *args):
     return _executor().submit(fn, *args)
 
 
-def readiness(app: Flask, extra: dict[str, Check] | None = None) -> tuple[bool, dict]:
-    """Run every check; return (ready, body) where body names each check and what failed."""
+def readiness(
+    app: Flask, extra: dict[str, Check] | None = None, *, polls: bool = True
+) -> tuple[bool, dict]:
+    """Run every check; return (ready, body) where body names each check and what failed.
+    `polls`: this process answers polls (the web app), so its version cache counts."""
     started = time.monotonic()
     checks: dict[str, Check] = {}
     if app.config.get("REDIS_URL"):
         checks["redis"] = redis_check
-    if _uses_version_cache(app):
+    if polls and _uses_version_cache(app):
         checks["version_cache"] = version_cache_check
     checks.update(extra or {})
     pool = _executor()

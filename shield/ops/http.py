@@ -18,7 +18,7 @@ def _json(status: int, body: dict) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
-def metrics_answer(app: Flask, authorization: str | None, extra=None) -> Response:
+def metrics_answer(app: Flask, authorization: str | None, extra=None, polls=True) -> Response:
     if not exposition.authorized(app, authorization):
         response = _json(
             401, {"error": {"code": "AUTH_INVALID", "message": "A metrics token is required."}}
@@ -26,12 +26,14 @@ def metrics_answer(app: Flask, authorization: str | None, extra=None) -> Respons
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return Response(
-        exposition.render(app, extra), mimetype=None, content_type=exposition.CONTENT_TYPE
+        exposition.render(app, extra, polls=polls),
+        mimetype=None,
+        content_type=exposition.CONTENT_TYPE,
     )
 
 
-def ready_answer(app: Flask, extra=None) -> Response:
-    ready, body = health.readiness(app, extra)
+def ready_answer(app: Flask, extra=None, polls=True) -> Response:
+    ready, body = health.readiness(app, extra, polls=polls)
     response = _json(200 if ready else 503, body)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -53,7 +55,8 @@ def metrics():
 
 
 def wsgi_app(app: Flask, extra_checks: Callable[[], dict]) -> Callable:
-    """The three answers as a bare WSGI app (no API routes) for the jobs process's port."""
+    """The three answers as a bare WSGI app (no API routes) for the jobs process's port,
+    which answers no polls: its readiness leaves the version cache out."""
 
     def application(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -62,9 +65,11 @@ def wsgi_app(app: Flask, extra_checks: Callable[[], dict]) -> Callable:
         elif path == "/healthz":
             response = _json(200, health.liveness())
         elif path == "/readyz":
-            response = ready_answer(app, extra_checks())
+            response = ready_answer(app, extra_checks(), polls=False)
         elif path == "/metrics":
-            response = metrics_answer(app, environ.get("HTTP_AUTHORIZATION"), extra_checks())
+            response = metrics_answer(
+                app, environ.get("HTTP_AUTHORIZATION"), extra_checks(), polls=False
+            )
         else:
             response = _json(404, {"error": {"code": "NOT_FOUND", "message": "Not found."}})
         return response(environ, start_response)

@@ -151,7 +151,9 @@ def test_the_jobs_process_answers_probes_and_metrics_on_its_port(migrated_uri, t
                 break
             time.sleep(0.5)
         assert status == 200, body
-        assert json.loads(body)["checks"]["scheduler"] == {"ok": True}
+        checks = json.loads(body)["checks"]
+        assert checks["scheduler"] == {"ok": True} and checks["schema"] == {"ok": True}
+        assert "version_cache" not in checks  # the jobs process answers no polls
         assert runs >= 1
         assert total(text, "shield_job_failures_total", job="push.dispatch") == 0
         assert _get(base + "/metrics")[0] == 401

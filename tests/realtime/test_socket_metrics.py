@@ -29,10 +29,13 @@ def test_a_socket_is_counted_while_open_and_its_frames_both_ways(server, clients
     assert client.recv()["event"] == "pong"  # one in, one out
     during = _numbers(server)
     assert during["shield_socket_connections"] == before["shield_socket_connections"] + 1
-    assert during["shield_socket_frames_received_total"] >= before[
-        "shield_socket_frames_received_total"
-    ] + 1
-    assert during["shield_socket_frames_sent_total"] >= before["shield_socket_frames_sent_total"] + 2
+    assert (
+        during["shield_socket_frames_received_total"]
+        >= before["shield_socket_frames_received_total"] + 1
+    )
+    assert (
+        during["shield_socket_frames_sent_total"] >= before["shield_socket_frames_sent_total"] + 2
+    )
     client.close()
     deadline = time.monotonic() + 5
     while _numbers(server)["shield_socket_connections"] != before["shield_socket_connections"]:
