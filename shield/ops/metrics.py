@@ -10,7 +10,8 @@ Push (for shield/push, jobs/push.py):
     push_send(outcome, error_code, seconds)   one FCM request answered (or failed)
     push_retry()                              a delivery scheduled for another attempt
     push_token_deactivated()                  a device turned off because FCM said so
-    push_breaker_state(project, state)        BREAKER_CLOSED / BREAKER_OPEN / BREAKER_HALF_OPEN
+    push_breaker_state(project, state)        0 closed / 1 open / 2 half-open (or the names
+                                              "closed" / "open" / "half_open")
 Sockets (shield/realtime): socket_opened(), socket_closed(), frame_received(), frame_sent(),
     acks_pending(n) (this process's total, set by the hub's sweep).
 Jobs (jobs/scheduler.py): job_finished(job_id, seconds, ok).
@@ -123,8 +124,12 @@ def push_token_deactivated() -> None:
     PUSH_DEACTIVATED.inc()
 
 
-def push_breaker_state(project: str, state: int) -> None:
-    PUSH_BREAKER.labels(project).set(state)
+BREAKER_STATES = {"closed": BREAKER_CLOSED, "open": BREAKER_OPEN, "half_open": BREAKER_HALF_OPEN}
+
+
+def push_breaker_state(project: str, state: int | str) -> None:
+    """The breaker's new state: 0/1/2, or shield.push.breaker's "closed"/"open"/"half_open"."""
+    PUSH_BREAKER.labels(project).set(BREAKER_STATES.get(state, state))
 
 
 # --- sockets -------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def test_the_push_socket_and_job_calls_reach_the_scrape(app, client):
     metrics.push_retry()
     metrics.push_token_deactivated()
     metrics.push_breaker_state("demo-project", metrics.BREAKER_OPEN)
+    metrics.push_breaker_state("other-project", "half_open")
     metrics.socket_opened()
     metrics.frame_received()
     metrics.frame_sent()
@@ -101,6 +102,7 @@ def test_the_push_socket_and_job_calls_reach_the_scrape(app, client):
     assert grown("shield_push_retries_total") == 1
     assert grown("shield_push_deactivated_tokens_total") == 1
     assert total(text, "shield_push_breaker_state", project="demo-project") == 1
+    assert total(text, "shield_push_breaker_state", project="other-project") == 2
     assert grown("shield_socket_connections") == 1
     assert grown("shield_socket_frames_received_total") == 1
     assert grown("shield_socket_frames_sent_total") == 1
