@@ -10,6 +10,8 @@ keeps a room (a bidict) per client and scans every room on each disconnect. Here
   there is no ping timer per socket; a PONG is recorded for the heartbeat;
 - the request's greenlet reads frames and hands each message to a short-lived greenlet
   (`apart`), so the stack an idle socket keeps is shallow;
+- an Engine.IO session without an accepted Socket.IO connect within SHIELD_WS_AUTH_TIMEOUT
+  is closed (only then does the hub's clock look after it);
 - simple-websocket enforces the frame size limit itself (a 1009 close, as on the plain
   socket) instead of reading an oversized frame whole;
 - `LeanManager` keeps no per-client room (rooms are the hub's).
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from time import monotonic
 
 import engineio
 import simple_websocket
@@ -52,6 +55,7 @@ class LeanSocket(eio_socket.Socket):
         self.early: list | None = []  # packets sent before the WebSocket is up (OPEN)
         self.write_lock = threading.Lock()
         self.pong = False
+        self.admitted = False  # a Socket.IO connect was accepted (socketio_server)
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, data: str) -> None:
@@ -111,12 +115,19 @@ class LeanSocket(eio_socket.Socket):
                 pass
         self.connected = True
         self.upgraded = True
+        deadline = monotonic() + self.server.auth_timeout
         while not self.closed:
+            # Until a namespace connection is accepted, wait at most until the deadline: an
+            # Engine.IO session that never authenticates is closed, as on the plain socket.
+            wait = None if self.admitted else max(0.0, deadline - monotonic())
             try:
-                data = ws.receive()
+                data = ws.receive(timeout=wait)
             except simple_websocket.ConnectionClosed:
                 break
             if data is None:
+                if not self.admitted and monotonic() >= deadline:
+                    log.debug("engine.io socket %s: no accepted connect in time", self.sid)
+                    break
                 continue
             try:
                 self.receive(eio_packet.Packet(encoded_packet=data))
@@ -157,11 +168,14 @@ class LeanSocket(eio_socket.Socket):
 class LeanServer(engineio.Server):
     """engineio's server with LeanSocket sessions; WebSocket only, no monitor task."""
 
-    def __init__(self, *args, apart=None, websocket_options=None, **kwargs) -> None:
+    def __init__(
+        self, *args, apart=None, websocket_options=None, auth_timeout=10.0, **kwargs
+    ) -> None:
         kwargs.update(monitor_clients=False, transports=["websocket"], allow_upgrades=False)
         super().__init__(*args, **kwargs)
         self.apart = apart or (lambda fn, *a: fn(*a))
         self.websocket_options = websocket_options or {}
+        self.auth_timeout = auth_timeout
 
     def _handle_connect(self, environ, start_response, transport, jsonp_index=None):
         sid = self.generate_id()

@@ -63,6 +63,7 @@ class Endpoint(socketio.Server):
             http_compression=False,
             apart=make_apart(),
             websocket_options={"max_message_size": settings.max_message_size},
+            auth_timeout=settings.auth_timeout,
         )
         self.on("connect", self._on_connect, namespace=NAMESPACE)
         self.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
@@ -129,6 +130,7 @@ class Endpoint(socketio.Server):
         except AuthFailed as exc:
             raise refused(exc.code, exc.message) from None
         self.sessions[sid] = session
+        sock.admitted = True
         return True
 
     def _handle_connect(self, eio_sid, namespace, data):

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from datetime import timedelta
 
 import pytest
+import websocket
 
 from shield.realtime import has_live_socket
 from tests.realtime.conftest import (
@@ -245,6 +247,21 @@ def test_auth_errors_are_connect_errors_with_the_spec_codes(server, sio):
         assert report["data"]["code"] == code, (raw, report)
         assert report["message"] == report["data"]["message"]
         assert client.quiet(0.2) == []  # no `connected`, no events
+
+
+def test_an_engineio_session_that_never_connects_is_closed(server):
+    ws = websocket.create_connection(
+        server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+        timeout=5,
+        suppress_origin=True,
+    )
+    assert ws.recv().startswith("0{")  # Engine.IO OPEN
+    started = time.monotonic()
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        while True:  # no CONNECT: closed after SHIELD_WS_AUTH_TIMEOUT (1 s here)
+            ws.recv()
+    assert time.monotonic() - started < 4
+    ws.close()
 
 
 def test_token_expiry_disconnects_unless_a_fresh_token_arrives_in_time(server, sio):
