@@ -3,6 +3,7 @@
 from .base import Base, UTCDateTime, db, new_id, utcnow
 from .claim import Claim
 from .delivery import DeliveryAttempt, EventAck, PushDelivery
+from .deployment import Deployment
 from .device import Device
 from .idempotency import IdempotencyKey
 from .member import Member, PushKindPreference, ResourceVersion
@@ -21,6 +22,7 @@ __all__ = [
     "utcnow",
     "Claim",
     "DeliveryAttempt",
+    "Deployment",
     "EventAck",
     "PushDelivery",
     "Device",

@@ -4,6 +4,7 @@ missing PostgreSQL or Redis fails the run instead of skipping."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -53,6 +54,14 @@ def _service_missing(what: str, exc: Exception):
 @pytest.fixture(scope="session")
 def database_uri(tmp_path_factory):
     """A database of our own for this test session (PostgreSQL: created and dropped)."""
+    with fresh_database(tmp_path_factory) as uri:
+        yield uri
+
+
+@contextlib.contextmanager
+def fresh_database(tmp_path_factory):
+    """A new empty database (no tables): a SQLite file, or a PostgreSQL database dropped
+    on exit."""
     if not ON_POSTGRES:
         yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "shield.sqlite3")
         return

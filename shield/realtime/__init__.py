@@ -14,6 +14,7 @@ dispatcher asks), `settings`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 
@@ -21,12 +22,15 @@ from flask import Flask
 
 from shield.events import CommittedEvent, on_commit
 
+from .deployment import deployment_id, namespace
 from .hub import Hub
 from .presence import has_live_socket, push_hold_seconds
 from .protocol import outgoing
 from .settings import Settings, load
 
 __all__ = ["init_app", "has_live_socket", "push_hold_seconds"]
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "shield.realtime"
 _states: weakref.WeakSet = weakref.WeakSet()
@@ -44,6 +48,8 @@ class State:
         self._publisher = None
 
     def publisher(self):
+        """The Redis publisher (None without REDIS_URL, or while the deployment id cannot be
+        read: the outbox poll and LISTEN still deliver, and the next call tries again)."""
         if not self.settings.redis_url:
             return None
         if self._publisher is None:
@@ -51,8 +57,15 @@ class State:
                 if self._publisher is None:
                     from .fanout import Publisher
 
+                    try:
+                        deployment = deployment_id(self.app, self.settings)
+                    except Exception as exc:  # no `deployment` table yet: migrations pending
+                        log.warning("socket fan-out off for now: no deployment id (%s)", exc)
+                        return None
                     self._publisher = Publisher(
-                        self.settings.redis_url, self.settings.redis_prefix + "events"
+                        self.settings.redis_url,
+                        namespace(self.app, self.settings),
+                        deployment,
                     )
         return self._publisher
 

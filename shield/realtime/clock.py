@@ -146,4 +146,4 @@ class Clock:
                 log.info("socket %s: write stuck, aborting", conn.id)
                 conn.abort()
         if hub.publisher is not None and connections:
-            hub.publisher.call(presence.mark(self.settings, connections))
+            hub.publisher.call(presence.mark(self.settings, hub.publisher.namespace, connections))

@@ -143,6 +143,11 @@ class Connection(Outbound):
                 self.on_required(self, event.id, self.settings.ack_timeout)
         return write
 
+    def rewind(self, seq: int) -> None:
+        """Forget having sent anything above `seq` (events that were not this log's)."""
+        with self.lock:
+            self.last_seq = min(self.last_seq, seq)
+
     def acknowledged(self, event_id: str) -> None:
         with self.lock:
             if self.pending is not None:

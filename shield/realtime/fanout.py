@@ -5,7 +5,9 @@ The outbox is the source of truth; everything here is a fast path or a wake-up:
 - in-process: the outbox's on_commit listener hands this process's commits to its hub;
 - Redis pub/sub (REDIS_URL): every process with the addon publishes its commits (after
   commit, from a background thread); every process holding sockets subscribes and gets the
-  events without reading the database;
+  events without reading the database. Pub/sub ignores the Redis database number, so the
+  channel is this deployment's (`<prefix><deployment id>:events`, see deployment.py) and
+  every message names its deployment: one from another deployment is dropped and counted;
 - PostgreSQL LISTEN `shield_events`: the outbox hook NOTIFYs the top seq in every
   event-producing transaction, from any process (the jobs process too); a hub that sees a
   top above what it has dispatched reads the gap from the outbox;
@@ -52,34 +54,49 @@ def redis_client(url: str):
         return client
 
 
-def encode(events: list[CommittedEvent]) -> str:
+def encode(events: list[CommittedEvent], deployment: str) -> str:
     return json.dumps(
-        {"events": [[e.seq, e.id, e.name, e.member_id, e.audience, e.payload] for e in events]},
+        {
+            "deployment": deployment,
+            "events": [[e.seq, e.id, e.name, e.member_id, e.audience, e.payload] for e in events],
+        },
         separators=(",", ":"),
     )
 
 
-def decode(raw: bytes | str) -> list[Outgoing]:
+def decode(raw: bytes | str) -> tuple[str | None, list]:
+    """(deployment, raw event rows) of a message; the rows are made Outgoing once trusted."""
     body = json.loads(raw)
-    return [
-        outgoing(seq, event_id, name, member_id, audience, payload)
-        for seq, event_id, name, member_id, audience, payload in body["events"]
-    ]
+    rows = body["events"]
+    if not isinstance(rows, list):
+        raise TypeError("events")
+    return body.get("deployment"), rows
+
+
+def rows_to_events(rows: list) -> list[Outgoing]:
+    events = []
+    for seq, event_id, name, member_id, audience, payload in rows:
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise ValueError("seq")
+        events.append(outgoing(seq, event_id, name, member_id, audience, payload))
+    return events
 
 
 class Publisher:
     """Publishes this process's commits to Redis without making the request wait."""
 
-    def __init__(self, url: str, channel: str, maxsize: int = 10_000) -> None:
+    def __init__(self, url: str, namespace: str, deployment: str, maxsize: int = 10_000) -> None:
         self.url = url
-        self.channel = channel
+        self.namespace = namespace  # of the channel and the presence keys
+        self.deployment = deployment
+        self.channel = namespace + "events"
         self.queue: queue.Queue = queue.Queue(maxsize)
         self.thread = threading.Thread(target=self._run, name="shield-ws-publish", daemon=True)
         self.thread.start()
 
     def publish(self, events: list[CommittedEvent]) -> None:
         try:
-            self.queue.put_nowait(("publish", encode(events)))
+            self.queue.put_nowait(("publish", encode(events, self.deployment)))
         except queue.Full:  # Redis is down or slow: the outbox read covers it
             log.warning("socket fan-out queue full; %d events left to the outbox poll", len(events))
 
@@ -102,19 +119,23 @@ class Publisher:
 
 
 class RedisSubscriber:
-    """Feeds events published by any process into this process's hub."""
+    """Feeds events published by this deployment's processes into this process's hub."""
 
     def __init__(
         self,
         url: str,
         channel: str,
+        deployment: str,
         on_events: Callable[[list[Outgoing]], None],
         on_reconnect: Callable[[], None],
+        on_dropped: Callable[[str, int], None],
     ) -> None:
         self.url = url
         self.channel = channel
+        self.deployment = deployment
         self.on_events = on_events
         self.on_reconnect = on_reconnect
+        self.on_dropped = on_dropped
         self.stopped = False
         self.thread = threading.Thread(target=self._run, name="shield-ws-subscribe", daemon=True)
         self.thread.start()
@@ -131,10 +152,7 @@ class RedisSubscriber:
                 while not self.stopped:
                     message = pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "message":
-                        try:
-                            self.on_events(decode(message["data"]))
-                        except (ValueError, KeyError, TypeError):
-                            log.warning("ignoring a malformed fan-out message")
+                        self._message(message["data"])
             except Exception as exc:
                 log.warning("Redis subscription lost (%s); retrying in %.1f s", exc, backoff)
                 time.sleep(backoff)
@@ -143,6 +161,18 @@ class RedisSubscriber:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):  # closing a dead connection
                         pubsub.close()
+
+    def _message(self, raw) -> None:
+        try:
+            deployment, rows = decode(raw)
+            if deployment != self.deployment:
+                self.on_dropped("foreign", len(rows))
+                return
+            events = rows_to_events(rows)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.on_dropped("malformed", 1)
+            return
+        self.on_events(events)
 
 
 class PgWaker:

@@ -8,6 +8,12 @@ order, and none is skipped. A socket joins under the dispatch lock and learns th
 at that instant: everything above it reaches the socket live, everything up to it is
 replayed from the outbox if the client asked with `lastSeq`.
 
+Whether the event log was reset (a restored or recreated database: sockets are closed with
+1012 to reconnect and replay) is decided from this deployment's database only: its top seq
+went below one it reported before (`confirmed`). Fan-out messages never decide it: one from
+another deployment is dropped by the subscriber, and events above what the database holds
+are dropped and counted (`dropped`), the watermark going back to the database's top.
+
 Two background loops per process (greenlets under gevent, threads otherwise), started with
 the first socket: the tailer (here) and the clock (`clock.py`: pings, idle sockets, token
 expiry, ack resends, presence). Nothing runs per socket but its handler and
@@ -64,6 +70,9 @@ class Hub:
         self._offered: dict[int, Outgoing] = {}
         self._top_hint = 0
         self._read_now = False
+        self.confirmed = 0  # the highest top seq this deployment's database reported
+        self.dropped: dict[str, int] = {}  # fan-out messages or events dropped, by reason
+        self._dropped_logged = 0.0
         self.clock = Clock(self)
         self._helpers: list = []
 
@@ -76,16 +85,21 @@ class Hub:
             if self.started:
                 return
             try:
-                self.watermark = top_seq(db.session)
+                self.watermark = self.confirmed = top_seq(db.session)
             finally:
                 db.session.remove()
             for target, name in ((self._tail_loop, "tail"), (self.clock.run, "clock")):
                 threading.Thread(target=target, name=f"shield-ws-{name}", daemon=True).start()
             s = self.settings
-            if s.redis_url:
+            if s.redis_url and self.publisher is not None:
                 self._helpers.append(
                     RedisSubscriber(
-                        s.redis_url, s.redis_prefix + "events", self.offer, self.read_now
+                        s.redis_url,
+                        self.publisher.channel,
+                        self.publisher.deployment,
+                        self.offer,
+                        self.read_now,
+                        self.count_dropped,
                     )
                 )
             uri = self.app.config["SQLALCHEMY_DATABASE_URI"]
@@ -110,13 +124,15 @@ class Hub:
             floor = self.watermark
         self.watch_expiry(conn)
         if self.publisher is not None:
-            self.publisher.call(presence.mark(self.settings, [conn]))
+            self.publisher.call(presence.mark(self.settings, self.publisher.namespace, [conn]))
         return floor
 
     def detach(self, conn: Connection) -> None:
         self.registry.leave(conn)
         if self.publisher is not None and conn.principal is not None:
-            self.publisher.call(presence.unmark(self.settings, conn.principal.id, conn.id))
+            self.publisher.call(
+                presence.unmark(self.publisher.namespace, conn.principal.id, conn.id)
+            )
         if conn.principal is not None:
             self.clock.forget()
 
@@ -145,6 +161,23 @@ class Hub:
     def read_now(self) -> None:
         self.hint(None)
 
+    def count_dropped(self, reason: str, count: int) -> None:
+        """Count fan-out input that was not this log's (logged for each new reason, then at
+        most once a minute)."""
+        with self._wake:
+            new = reason not in self.dropped
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
+            now = monotonic()
+            if not new and now - self._dropped_logged < 60:
+                return
+            self._dropped_logged = now
+            totals = dict(self.dropped)
+        log.warning(
+            "socket fan-out: dropped input that is not this deployment's log, totals %s "
+            "(another deployment on this Redis with the same SHIELD_DEPLOYMENT_ID?)",
+            totals,
+        )
+
     # -- the tail -----------------------------------------------------------------------------
     def _tail_loop(self) -> None:
         next_poll = monotonic() + self.settings.poll_interval
@@ -165,16 +198,18 @@ class Hub:
                 read = True
                 next_poll = monotonic() + self.settings.poll_interval
             try:
-                if self._take(offered):
-                    read = True
-                if read:
+                beyond = self._take(offered)  # seqs past a hole: the outbox decides
+                if read or beyond:
                     self._read_outbox()
+                    unfit = sum(1 for seq in beyond if seq > self.watermark)
+                    if unfit:  # offered, yet above what the database holds
+                        self.count_dropped("unfit", unfit)
             except Exception:
                 log.exception("socket tail failed; retrying")
                 self._sleep(1.0)
 
-    def _take(self, offered: dict[int, Outgoing]) -> bool:
-        """Dispatch the contiguous run; return True if a hole needs the outbox."""
+    def _take(self, offered: dict[int, Outgoing]) -> list[int]:
+        """Dispatch the contiguous run; return the seqs past a hole (read from the outbox)."""
         run: list[Outgoing] = []
         expected = self.watermark + 1
         for seq in sorted(offered):
@@ -186,15 +221,18 @@ class Hub:
             expected += 1
         if run:
             self.dispatch(run)
-        return any(seq > self.watermark for seq in offered)
+        return [seq for seq in offered if seq > self.watermark]
 
     def _read_outbox(self) -> None:
         with self.app.app_context():
             try:
                 top = top_seq(db.session)
-                if top < self.watermark:
+                if top < self.confirmed:
                     self._reset(top)
                     return
+                self.confirmed = top
+                if top < self.watermark:
+                    self._rewind(top)
                 while top > self.watermark:
                     events = tail(db.session, self.watermark)
                     if not events:
@@ -212,9 +250,19 @@ class Hub:
             top,
         )
         with self._dispatch_lock:
-            self.watermark = top
+            self.watermark = self.confirmed = top
         for conn in self.registry.connections():
             self.spawn(conn.close, CLOSE_RESTART, "Event log reset")
+
+    def _rewind(self, top: int) -> None:
+        """Events above the database's top were dispatched (a fan-out message that claimed
+        this deployment but is not its log): go back to the top, so the real events with
+        those seqs still reach every socket; nobody is closed."""
+        self.count_dropped("unfit", self.watermark - top)
+        with self._dispatch_lock:
+            self.watermark = top
+            for conn in self.registry.connections():
+                conn.rewind(top)
 
     def dispatch(self, events: list[Outgoing]) -> None:
         with self._dispatch_lock:

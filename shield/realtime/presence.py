@@ -7,9 +7,10 @@ still has no EventAck; a socket ack is recorded with `ack_event(..., via="socket
 usual "acked -> cancel" check does the rest. If it is false, push at once.
 
 With REDIS_URL set, presence is shared by every process and host: each socket process keeps
-`<prefix>presence:<member id>` (a sorted set: connection id -> expiry, refreshed at every
-heartbeat), so a separate jobs process sees sockets held by web workers. Without Redis only
-this process's sockets are known (the embedded setup runs the scheduler in the web process).
+`<prefix><deployment id>:presence:<member id>` (a sorted set: connection id -> expiry,
+refreshed at every heartbeat), so a separate jobs process sees sockets held by web workers.
+Without Redis only this process's sockets are known (the embedded setup runs the scheduler
+in the web process).
 Works with or without SHIELD_WS_ENABLED in the calling process; never raises.
 """
 
@@ -21,14 +22,15 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
+from .deployment import namespace
 from .fanout import redis_client
 from .settings import Settings, load
 
 log = logging.getLogger(__name__)
 
 
-def _key(settings: Settings, member_id: str) -> str:
-    return f"{settings.redis_prefix}presence:{member_id}"
+def _key(space: str, member_id: str) -> str:
+    return f"{space}presence:{member_id}"
 
 
 def _ttl(settings: Settings) -> float:
@@ -47,10 +49,10 @@ def has_live_socket(member_id: str, app: Flask | None = None) -> bool:
     if settings.redis_url:
         try:
             count = redis_client(settings.redis_url).zcount(
-                _key(settings, member_id), time.time(), "+inf"
+                _key(namespace(app, settings), member_id), time.time(), "+inf"
             )
             return count > 0
-        except Exception as exc:  # Redis down: push at once rather than hold
+        except Exception as exc:  # Redis (or the database) down: push at once, not hold
             log.warning("presence lookup failed: %s", exc)
             return False
     state = app.extensions.get("shield.realtime")
@@ -63,8 +65,9 @@ def push_hold_seconds(app: Flask | None = None) -> float:
     return _settings(app or current_app._get_current_object()).push_hold
 
 
-def mark(settings: Settings, connections) -> Callable:
-    """A Redis call that marks (or refreshes) connections as present."""
+def mark(settings: Settings, space: str, connections) -> Callable:
+    """A Redis call that marks (or refreshes) connections as present (`space`: the
+    deployment's namespace, `Publisher.namespace`)."""
     connections = list(connections)
     ttl = _ttl(settings)
 
@@ -78,7 +81,7 @@ def mark(settings: Settings, connections) -> Callable:
         expiry = time.time() + ttl
         pipe = client.pipeline(transaction=False)
         for member_id, conn_id in entries:
-            key = _key(settings, member_id)
+            key = _key(space, member_id)
             pipe.zadd(key, {conn_id: expiry})
             pipe.zremrangebyscore(key, "-inf", time.time())
             pipe.expire(key, int(ttl) + 1)
@@ -87,8 +90,8 @@ def mark(settings: Settings, connections) -> Callable:
     return write
 
 
-def unmark(settings: Settings, member_id: str, conn_id: str) -> Callable:
+def unmark(space: str, member_id: str, conn_id: str) -> Callable:
     def write(client) -> None:
-        client.zrem(_key(settings, member_id), conn_id)
+        client.zrem(_key(space, member_id), conn_id)
 
     return write

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 
 
@@ -28,6 +29,8 @@ class Settings:
     compression: bool = False  # permessage-deflate (about 90 KB more per connection)
     redis_url: str | None = None
     redis_prefix: str = "shield:ws:"
+    # Carried by the Redis channel, keys and messages; None: the id stored in the database.
+    deployment_id: str | None = None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -51,7 +54,9 @@ _ENV = {
     "compression": "SHIELD_WS_COMPRESSION",
     "redis_url": "REDIS_URL",
     "redis_prefix": "SHIELD_WS_REDIS_PREFIX",
+    "deployment_id": "SHIELD_DEPLOYMENT_ID",
 }
+DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _convert(name: str, kind, raw):
@@ -67,6 +72,11 @@ def _convert(name: str, kind, raw):
         return float(raw)
     if name == "redis_url":
         return raw or None
+    if name == "deployment_id" and not DEPLOYMENT_ID.match(str(raw)):
+        raise ValueError(
+            "SHIELD_DEPLOYMENT_ID must be 1-64 letters, digits, '.', '_' or '-'; "
+            f"got {str(raw)[:80]!r}."
+        )
     return raw
 
 

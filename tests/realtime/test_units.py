@@ -233,3 +233,23 @@ def test_socketio_manager_keeps_no_room_per_client_and_bounds_callbacks():
     assert sids[0] not in manager.callbacks
     assert manager.sid_from_eio_sid("e0", "/shield/ws") is None
     assert manager.sid_from_eio_sid("e1", "/shield/ws") == sids[1]
+
+
+def test_deployment_id_setting_is_checked_and_messages_name_their_deployment():
+    from shield.realtime.fanout import decode, encode
+
+    assert load({"SHIELD_DEPLOYMENT_ID": "prod-eu.1"}, env={}).deployment_id == "prod-eu.1"
+    assert load({}, env={"SHIELD_DEPLOYMENT_ID": ""}).deployment_id is None
+    with pytest.raises(ValueError, match="SHIELD_DEPLOYMENT_ID"):
+        load({}, env={"SHIELD_DEPLOYMENT_ID": "a b:c"})
+    assert decode(encode([], "dep-1")) == ("dep-1", [])
+
+
+def test_stored_deployment_id_is_written_once(make_app):
+    from models import db
+    from shield.realtime.deployment import stored_id
+
+    app = make_app()
+    with app.app_context():
+        first = stored_id(db.engine)
+        assert first.startswith("dep-") and stored_id(db.engine) == first
