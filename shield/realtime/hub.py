@@ -127,6 +127,12 @@ class Hub:
             self.publisher.call(presence.mark(self.settings, self.publisher.namespace, [conn]))
         return floor
 
+    def rejoin(self, conn: Connection, principal) -> None:
+        """The connection now acts for `principal` (a re-auth of the same user): its rooms
+        follow the new role, with no event dispatched in between."""
+        with self._dispatch_lock:
+            self.registry.move(conn, principal)
+
     def detach(self, conn: Connection) -> None:
         self.registry.leave(conn)
         if self.publisher is not None and conn.principal is not None:

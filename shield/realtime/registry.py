@@ -32,38 +32,54 @@ class Registry:
 
     def join(self, conn: Connection) -> None:
         with self._lock:
-            rooms = conn.rooms
-            for room in rooms:
-                members = self._rooms.get(room)
-                if members is None:
-                    self._rooms[room] = (conn,)
-                elif isinstance(members, set):
-                    members.add(conn)
-                elif conn not in members:
-                    members = (*members, conn)
-                    self._rooms[room] = members if len(members) <= SMALL else set(members)
-            if rooms:
-                self._count += 1
+            if self._join(conn):
                 metrics.socket_opened()
 
     def leave(self, conn: Connection) -> None:
         with self._lock:
-            found = False
-            for room in conn.rooms:
-                members = self._rooms.get(room)
-                if members is None or conn not in members:
-                    continue
-                found = True
-                if isinstance(members, set):
-                    members.discard(conn)
-                else:
-                    members = tuple(c for c in members if c is not conn)
-                    self._rooms[room] = members
-                if not members:
-                    del self._rooms[room]
-            if found:
-                self._count -= 1
+            if self._leave(conn):
                 metrics.socket_closed()
+
+    def move(self, conn: Connection, principal) -> None:
+        """Give the connection a new principal and the rooms that go with it, at once (the
+        same socket: no metrics change)."""
+        with self._lock:
+            self._leave(conn)
+            conn.principal = principal
+            self._join(conn)
+
+    def _join(self, conn: Connection) -> bool:
+        rooms = conn.rooms
+        for room in rooms:
+            members = self._rooms.get(room)
+            if members is None:
+                self._rooms[room] = (conn,)
+            elif isinstance(members, set):
+                members.add(conn)
+            elif conn not in members:
+                members = (*members, conn)
+                self._rooms[room] = members if len(members) <= SMALL else set(members)
+        if rooms:
+            self._count += 1
+        return bool(rooms)
+
+    def _leave(self, conn: Connection) -> bool:
+        found = False
+        for room in conn.rooms:
+            members = self._rooms.get(room)
+            if members is None or conn not in members:
+                continue
+            found = True
+            if isinstance(members, set):
+                members.discard(conn)
+            else:
+                members = tuple(c for c in members if c is not conn)
+                self._rooms[room] = members
+            if not members:
+                del self._rooms[room]
+        if found:
+            self._count -= 1
+        return found
 
     def targets(self, event: Outgoing) -> list[Connection]:
         room = room_of(event)

@@ -63,12 +63,17 @@ class Session:
 
     # -- authentication -----------------------------------------------------------------------
     def accept_token(self, token: str, origin: str) -> None:
+        """The connecting token (before `open`)."""
+        self._use(self._decode(token, origin))
+
+    def _decode(self, token: str, origin: str) -> Principal:
         try:
-            principal = decode_token(token, self.app.config)
+            return decode_token(token, self.app.config)
         except AuthError as exc:
             raise AuthFailed(exc.code, exc.message, origin) from None
-        if self.principal is not None and principal.id != self.principal.id:
-            raise AuthFailed(p.AUTH_INVALID, "The new token is for another user.", origin)
+
+    def _use(self, principal: Principal) -> None:
+        """The token the socket now lives by (its expiry; its role, once joined)."""
         self.principal = principal
         leeway = float(self.app.config.get("SHIELD_JWT_LEEWAY") or 0)
         self.conn.expires_at = principal.expires_at.timestamp() + leeway  # epoch seconds
@@ -173,14 +178,31 @@ class Session:
         return None
 
     def _reauth(self, frame: p.ClientFrame) -> None:
-        """A fresh token for the same user extends the connection's life."""
+        """A fresh token for the same user: the connection lives by it from now on, its
+        expiry and its role (rooms are recomputed: a member token leaves the admin room).
+        A bad or expired token is refused and the current one stays; a token for another
+        user closes the socket (one socket, one user)."""
         token = p.auth_token(frame.data.get("token"))
         if token is None:
             raise p.FrameError(p.AUTH_INVALID, "The auth frame needs a token.", "auth")
         try:
-            self.accept_token(token, "auth")
+            principal = self._decode(token, "auth")
         except AuthFailed as exc:
             raise p.FrameError(exc.code, exc.message, "auth") from None
+        if principal.id != self.principal.id:
+            self.done = True
+            self.conn.close(
+                p.CLOSE_POLICY,
+                p.AUTH_INVALID,
+                final=p.error_frame(
+                    p.AUTH_INVALID,
+                    "The new token is for another user: reconnect with it.",
+                    "auth",
+                ),
+            )
+            return
+        self._use(principal)
+        self.hub.rejoin(self.conn, principal)
         self.hub.watch_expiry(self.conn)  # a shorter-lived token is checked at its expiry
 
     def _disconnect(self, frame: p.ClientFrame) -> None:

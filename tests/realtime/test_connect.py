@@ -10,7 +10,16 @@ import requests
 import websocket
 
 from shield.config import SERVER_VERSION
-from tests.realtime.conftest import ALLOWED_ORIGIN, Closed, connect, token, uid
+from tests.realtime.conftest import (
+    ALLOWED_ORIGIN,
+    Closed,
+    connect,
+    record_events,
+    submit_claim,
+    subscribed,
+    token,
+    uid,
+)
 from tests.spec_check import _check_iso, _check_value, connected_fields
 
 
@@ -108,8 +117,7 @@ def test_token_expiring_while_connected_closes_unless_renewed(server, clients):
     short = clients(connect(server, raw_token=token(alice, ttl=timedelta(seconds=2))))
     renewed = clients(connect(server, raw_token=token(alice, ttl=timedelta(seconds=2))))
     renewed.send("auth", {"token": token(alice)})  # a fresh token for the same user
-    other = token(uid("mallory"))
-    renewed.send("auth", {"token": other})  # another user's token is refused, no switch
+    renewed.send("auth", {"token": "not-a-jwt"})  # refused; the fresh token stays
     refused = renewed.recv()
     assert refused["data"]["code"] == "AUTH_INVALID" and refused["data"]["originalEvent"] == "auth"
     closed, frames = short.expect_close(timeout=6)
@@ -117,6 +125,40 @@ def test_token_expiring_while_connected_closes_unless_renewed(server, clients):
     assert closed.code == 1008
     renewed.send("ping")
     assert renewed.until("pong")[0]["event"] == "pong"
+
+
+def test_reauth_as_another_user_is_refused_and_closes(server, clients):
+    client = clients(connect(server, uid("alice")))
+    client.send("auth", {"token": token(uid("mallory"))})
+    closed, frames = client.expect_close()
+    assert [(f["event"], f["data"]["code"], f["data"]["originalEvent"]) for f in frames] == [
+        ("error", "AUTH_INVALID", "auth")
+    ]
+    assert closed.code == 1008
+
+
+def test_reauth_recomputes_rooms(server, local_app, clients):
+    """An admin socket re-authenticated with a member token (same user) leaves the admin
+    room at once; an admin token again brings it back."""
+    root, alice = uid("root"), uid("alice")
+    subscribed(local_app, alice)
+    socket = clients(connect(server, root, admin=True))
+    watcher = clients(connect(server, uid("root"), admin=True))
+
+    def reauth(admin: bool) -> None:
+        socket.send("auth", {"token": token(root, admin=admin)})
+        socket.send("ping")  # frames are handled in order: the re-auth is done at the pong
+        assert socket.until("pong")[1] == []
+
+    reauth(admin=False)
+    claim = submit_claim(server, alice)
+    assert watcher.until("admin_claim_submitted")[0]["data"]["claimId"] == claim["claimId"]
+    record_events(local_app, root, 1)  # the socket's own event, after the admin one
+    frame, skipped = socket.until("claim_status_changed")
+    assert skipped == [], skipped  # no admin_claim_submitted for a member token
+    reauth(admin=True)
+    claim = submit_claim(server, alice)
+    assert socket.until("admin_claim_submitted")[0]["data"]["claimId"] == claim["claimId"]
 
 
 def test_origin_allow_list(server, clients):
