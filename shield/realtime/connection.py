@@ -189,8 +189,11 @@ class Connection(Outbound):
     def seen(self, now: float) -> None:
         self.last_seen = now
 
-    def heartbeat(self, now: float) -> str | None:
-        """Ping, or return why the connection must go ('idle', 'stuck')."""
+    def heartbeat(self, now: float, ping: bool = True) -> str | None:
+        """Return why the connection must go ('idle', 'stuck'), else ping it if asked.
+
+        A pong is credited at the time of the ping it answers (simple-websocket only sets
+        a flag), so a client is never given more than `idle_timeout` after its last sign."""
         if self.closed:
             return None
         if self._transport_pong_received():
@@ -200,6 +203,8 @@ class Connection(Outbound):
         started = self.send_started
         if started is not None and now - started >= self.settings.send_timeout:
             return "stuck"
+        if not ping:
+            return None
         self.last_ping = now
         with self.lock:
             write = not self.closed and self._enqueue(PING)

@@ -36,7 +36,8 @@ CLOSE_RESTART = 1012  # the event log was reset under us: reconnect
 CLOSE_TRY_AGAIN = 1013  # the client reads too slowly: reconnect and replay
 
 ACK_EVENTS = {f"{name}_ack": name for name in ACK_REQUIRED | ACK_OPTIONAL}
-CLIENT_EVENTS = frozenset({"auth", "ping", "disconnect", *ACK_EVENTS})
+# `pong`: the spec's heartbeat snippet answers a `ping` with one; a sign of life, no reply.
+CLIENT_EVENTS = frozenset({"auth", "ping", "pong", "disconnect", *ACK_EVENTS})
 DISCONNECT_REASONS = frozenset({"logout", "background", "manual"})
 MAX_NAME = 64
 

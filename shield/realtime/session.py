@@ -169,6 +169,8 @@ class Session:
         """What a valid frame does (raises FrameError); the reply to send, if any."""
         if frame.event == "ping":
             return p.pong_frame()
+        if frame.event == "pong":
+            return None  # a sign of life, already noted by `admit`
         if frame.event == "auth":
             self._reauth(frame)
         elif frame.event == "disconnect":

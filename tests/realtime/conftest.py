@@ -190,6 +190,9 @@ FLEET = {
         "SHIELD_WS_PING_INTERVAL": "0.3",
         "SHIELD_WS_IDLE_TIMEOUT": "1",
     },
+    # The defaults' heartbeat scaled down tenfold (ping 30 s, idle 60 s): the idle check's
+    # interval is derived from the idle timeout, so what is checked stays the same.
+    "idle": {**DEFAULT_ENV, "SHIELD_WS_PING_INTERVAL": "3", "SHIELD_WS_IDLE_TIMEOUT": "6"},
     "redis_a": REDIS_ENV,
     "redis_b": REDIS_ENV,
     # PostgreSQL only: LISTEN/NOTIFY must be what wakes it (the poll is a minute away).
@@ -213,7 +216,7 @@ def _redis_problem() -> Exception | None:
 @pytest.fixture(scope="package")
 def fleet(start_server):
     """Every server this package needs, booted in parallel on first use (boots are slow)."""
-    names = ["default", "fast_heartbeat"]
+    names = ["default", "fast_heartbeat", "idle"]
     redis_problem = _redis_problem()
     if redis_problem is None:
         names += ["redis_a", "redis_b"]
@@ -234,6 +237,12 @@ def server(fleet):
 def fast_heartbeat(fleet):
     """Pings every 0.3 s, idle sockets dropped after 1 s."""
     return fleet["fast_heartbeat"]
+
+
+@pytest.fixture(scope="package")
+def idle_server(fleet):
+    """Pings every 3 s, idle sockets dropped 6 s after their last sign of life."""
+    return fleet["idle"]
 
 
 @pytest.fixture(scope="package")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
+import websocket
 
 from tests.realtime.conftest import Closed, connect, record_events, uid
 
@@ -113,3 +115,54 @@ def test_app_level_pings_alone_keep_a_socket_alive(fast_heartbeat, clients):
     with pytest.raises(Closed):
         client.send("disconnect")
         client.recv()
+
+
+def test_silent_client_is_dropped_at_the_idle_timeout(idle_server, clients):
+    """Dropped idle_timeout (+/- 1/12 of it: 60 +/- 5 s by default) after its last sign of
+    life, wherever that falls in the ping period: three sockets fall silent 1 s apart
+    (the ping period is 3 s) and none answers the server's pings."""
+    sockets = [clients(connect(idle_server, uid("alice"))) for _ in range(3)]
+    results: dict[int, tuple] = {}
+
+    def watch(n: int, client) -> None:
+        time.sleep(n * 1.0)
+        client.send("ping")  # the last sign of life
+        last = time.monotonic()
+        client.ws.settimeout(12)
+        try:
+            while True:
+                frame = client.ws.recv_frame()  # pings are read, never answered
+                if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                    code = int.from_bytes(frame.data[:2], "big")
+                    results[n] = (code, round(time.monotonic() - last, 2))
+                    return
+        except Exception as exc:  # noqa: BLE001 - reported below
+            results[n] = (repr(exc), None)
+
+    threads = [threading.Thread(target=watch, args=(n, c)) for n, c in enumerate(sockets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert sorted(results) == [0, 1, 2], results
+    for code, after in results.values():
+        assert code == 1008 and 6 - 0.5 <= after <= 6 + 0.5, results
+
+
+def test_client_pong_frames_are_accepted_as_signs_of_life(fast_heartbeat, clients):
+    """The spec's heartbeat snippet answers with a `pong` event: no error, and it keeps a
+    socket that answers no protocol ping alive (idle timeout 1 s)."""
+    client = clients(connect(fast_heartbeat, uid("alice")))
+    for _ in range(6):  # 1.8 s
+        client.ws.send(json.dumps({"event": "pong"}))
+        time.sleep(0.3)
+    client.ws.send(json.dumps({"event": "ping"}))
+    frames = []
+    while True:
+        frame = client.ws.recv_frame()
+        if frame.opcode == websocket.ABNF.OPCODE_TEXT:
+            frames.append(json.loads(frame.data))
+            if frames[-1]["event"] == "pong":
+                break
+        assert frame.opcode != websocket.ABNF.OPCODE_CLOSE, frame.data
+    assert [f["event"] for f in frames] == ["pong"], frames

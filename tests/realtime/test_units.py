@@ -11,6 +11,7 @@ import pytest
 from shield.auth import Principal
 from shield.realtime import has_live_socket, push_hold_seconds
 from shield.realtime import protocol as p
+from shield.realtime.clock import idle_check_interval
 from shield.realtime.endpoint import origin_allowed
 from shield.realtime.limits import CLOSE, DROP, OK, WARN, FrameLimiter
 from shield.realtime.registry import Registry
@@ -253,3 +254,9 @@ def test_stored_deployment_id_is_written_once(make_app):
     with app.app_context():
         first = stored_id(db.engine)
         assert first.startswith("dep-") and stored_id(db.engine) == first
+
+
+def test_idle_sockets_are_looked_for_every_twentieth_of_the_idle_timeout():
+    assert idle_check_interval(Settings()) == 3.0  # dropped 60-63 s after the last sign
+    assert idle_check_interval(Settings(ping_interval=0.3, idle_timeout=1)) == 0.05
+    assert idle_check_interval(Settings(ping_interval=1, idle_timeout=600)) == 1
