@@ -3,11 +3,14 @@ and acks that are not the caller's to give."""
 
 from __future__ import annotations
 
+import requests
+
 from models import db
 from shield.auth import Principal
 from shield.feed.service import ack_event
 from tests.realtime.conftest import (
     acks_of,
+    bearer,
     connect,
     member_events,
     paid_claim,
@@ -67,8 +70,11 @@ def test_unacked_required_event_is_resent_a_bounded_number_of_times(server, loca
     assert all(f == paid for f in resent if f["id"] == paid["id"])  # the same frame again
     # Optional ack events are never resent.
     assert not [f for f in frames if f["event"] in ("claim_approved", "claim_submitted")]
-    # An ack by event id is accepted too.
-    client.send("claim_paid_ack", {"eventId": paid["id"], "received": True})
+    # An ack by event id is accepted too (still naming the payment's transaction).
+    client.send(
+        "claim_paid_ack",
+        {"eventId": paid["id"], "transactionId": paid["data"]["transactionId"], "received": True},
+    )
     assert wait_for(lambda: acks_of(local_app, [paid["id"]]) == {paid["id"]: "socket"})
     # So is an ack on a later socket that never carried the event (found in the outbox).
     client.close()
@@ -104,23 +110,78 @@ def test_optional_acks_are_accepted(server, local_app, clients):
     assert client.until("pong")[1] == []
 
 
-def test_acks_for_someone_elses_events_are_not_authorized(server, local_app, clients):
+def test_acks_for_what_is_not_the_callers_are_not_found_as_over_rest(server, local_app, clients):
+    """Someone else's event, claim or payout, or an admin event, is answered exactly as an
+    id that does not exist (REST: 404), so an ack reveals no one else's ids."""
     alice, mallory = uid("alice"), uid("mallory")
+    start = top_seq(local_app)
     _, claim, paid, payout = _paid(server, local_app, clients, alice)
+    admin_event = next(
+        e
+        for e in member_events(local_app, alice, start, admin=True)
+        if e[2] == "admin_claim_submitted"
+    )
     subscribed(local_app, mallory)
     thief = clients(connect(server, mallory))
-    attempts = [
-        ("claim_paid_ack", {"eventId": paid["id"], "received": True}),
-        ("claim_paid_ack", {"claimId": claim["claimId"], "received": True}),
-        ("payout_completed_ack", {"payoutId": payout["data"]["payoutId"], "received": True}),
+    tx = paid["data"]["transactionId"]
+    pairs = [  # (someone else's, made up): the same answer
+        (
+            "claim_paid_ack",
+            {"eventId": paid["id"], "transactionId": tx},
+            {"eventId": "evt_nope", "transactionId": tx},
+        ),
+        (
+            "claim_paid_ack",
+            {"claimId": claim["claimId"], "transactionId": tx},
+            {"claimId": "clm_nope", "transactionId": tx},
+        ),
+        (
+            "payout_completed_ack",
+            {"payoutId": payout["data"]["payoutId"]},
+            {"payoutId": "pay_nope"},
+        ),
+        ("claim_submitted_ack", {"eventId": admin_event[1]}, {"eventId": "evt_nope"}),
     ]
-    for event, data in attempts:
-        thief.send(event, data)
-        error = thief.recv()
-        assert error["event"] == "error"
-        assert error["data"]["code"] == "NOT_AUTHORIZED", error
-        assert error["data"]["originalEvent"] == event
+    for event, theirs, made_up in pairs:
+        answers = []
+        for data in (theirs, made_up):
+            thief.send(event, {**data, "received": True})
+            error = thief.recv()
+            assert error["event"] == "error", error
+            answers.append(error["data"])
+        assert answers[0] == answers[1], (event, answers)
+        assert answers[0]["code"] == "NOT_FOUND" and answers[0]["originalEvent"] == event
+        assert answers[0]["details"] == {"status": 404}
+    r = requests.post(
+        f"{server.url}/shield/v1/events/{paid['id']}/ack", headers=bearer(mallory), timeout=5
+    )
+    assert r.status_code == 404
+    assert r.json()["error"]["message"] == "No such event."
+    thief.send("claim_paid_ack", {"eventId": paid["id"], "transactionId": tx, "received": True})
+    assert thief.recv()["data"]["message"] == "No such event."  # REST's words
     assert acks_of(local_app, [paid["id"], payout["id"]]) == {}
+
+
+def test_claim_paid_ack_must_name_the_payments_transaction(server, local_app, clients):
+    """A wrong or missing transactionId is refused and the resends go on."""
+    alice = uid("alice")
+    client, claim, paid, payout = _paid(server, local_app, clients, alice)
+    for data in (
+        {"claimId": claim["claimId"], "transactionId": "txn_other", "received": True},
+        {"eventId": paid["id"], "transactionId": "txn_other", "received": True},
+        {"claimId": claim["claimId"], "received": True},
+    ):
+        client.send("claim_paid_ack", data)
+        error, _ = client.until("error")
+        assert error["data"]["code"] == "INVALID_PAYLOAD", error
+        assert "transactionId" in error["data"]["message"]
+    assert acks_of(local_app, [paid["id"], payout["id"]]) == {}
+    # Resends 0.4 s and 1.2 s after delivery: both events come again, unacked.
+    frames = client.quiet(1.6)
+    assert {f["id"] for f in frames if f.get("id") in (paid["id"], payout["id"])} == {
+        paid["id"],
+        payout["id"],
+    }
 
 
 def test_bad_acks_get_errors_and_change_nothing(server, local_app, clients):
@@ -137,6 +198,8 @@ def test_bad_acks_get_errors_and_change_nothing(server, local_app, clients):
         ("claim_paid_ack", {"claimId": claim["claimId"], "received": False}, "INVALID_PAYLOAD"),
         ("claim_paid_ack", {"received": True}, "INVALID_PAYLOAD"),
         ("claim_paid_ack", {"claimId": 42}, "INVALID_PAYLOAD"),
+        ("claim_paid_ack", {"claimId": claim["claimId"], "transactionId": "t"}, "INVALID_PAYLOAD"),
+        ("claim_paid_ack", {"claimId": claim["claimId"], "transactionId": 7}, "INVALID_PAYLOAD"),
         ("payout_completed_ack", {"claimId": claim["claimId"]}, "INVALID_PAYLOAD"),
         ("claim_under_review_ack", {"claimId": claim["claimId"]}, "INVALID_PAYLOAD"),
     ]
