@@ -7,9 +7,10 @@ Modules: `endpoint` (route, origin check), `session` (one socket's life, any tra
 `ws_session` / `ws_connection` (the plain WebSocket's side of both), `socketio_server` /
 `socketio_session` / `socketio_connection` / `socketio_engine` (Socket.IO's), `registry`
 (rooms), `hub` (outbox tail in seq order, dispatch), `clock` (timers, heartbeat sweep),
-`spawning` (writers, greenlets), `fanout` (Redis pub/sub, PostgreSQL LISTEN), `replay`,
-`acks`, `protocol` (frames, error codes), `limits` (rate limit), `presence` (what the push
-dispatcher asks), `settings`.
+`spawning` (writers, greenlets), `linger` (the lingering close), `fanout` (Redis pub/sub,
+PostgreSQL LISTEN), `deployment` (the id in Redis names), `replay`, `acks`, `protocol`
+(frames, error codes), `limits` (rate limit), `presence` (what the push dispatcher asks),
+`settings`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shield.events import CommittedEvent, on_commit
 
 from .deployment import deployment_id, namespace
 from .hub import Hub
+from .linger import reader_thread
 from .presence import has_live_socket, push_hold_seconds
 from .protocol import outgoing
 from .settings import Settings, load
@@ -116,5 +118,8 @@ def _mount_plain(app: Flask, settings: Settings) -> None:
     # Pings are sent by the hub under each socket's send lock, not by simple-websocket's
     # reader thread (which would write without it, and holds a selector per socket).
     options["ping_interval"] = None
+    # The reader closes the socket lingering, so a client still sending reads the close
+    # frame (a 1009 above all) instead of a TCP reset.
+    options["thread_class"] = reader_thread
     app.config["SOCK_SERVER_OPTIONS"] = options
     app.register_blueprint(bp)

@@ -14,6 +14,7 @@ from shield.errors import AuthError
 from . import protocol as p
 from .hub import Hub
 from .limits import FrameLimiter
+from .linger import wait_closed
 from .session import AuthFailed, Session
 from .ws_connection import WsConnection
 
@@ -42,6 +43,9 @@ class SocketSession(Session):
         finally:
             self.hub.detach(conn)
             conn.close(p.CLOSE_NORMAL)
+            # The server closes this socket once the handler returns: not before the
+            # reader's lingering close is done (see linger.py).
+            wait_closed(self.ws)
 
     def _open(self) -> bool:
         """Authenticate, join, `connected`, replay; False if the socket was refused."""

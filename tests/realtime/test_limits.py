@@ -46,6 +46,28 @@ def test_oversize_frame_closes_with_1009(server, clients):
     assert closed.code == 1009
 
 
+@pytest.mark.parametrize("size", [70_000, 300_000, 2_000_000])
+def test_oversize_frame_close_is_readable_every_time(server, clients, size):
+    """The client is still sending when the server refuses the frame: its write must end
+    well and it must then read the 1009 close frame, not meet a TCP reset (a browser
+    reports 1006 then). The server drains what the client still sends before closing."""
+    outcomes = []
+    for _ in range(5):
+        client = clients(connect(server, uid("alice")))
+        try:
+            client.send_raw(json.dumps({"event": "ping", "data": {"pad": "x" * size}}))
+            # As a browser reads: the next frame, with the close answered (websocket-client).
+            opcode, frame = client.ws.recv_data_frame(True)
+        except OSError as exc:
+            outcomes.append(repr(exc))
+            continue
+        code = (
+            int.from_bytes(frame.data[:2], "big") if opcode == websocket.ABNF.OPCODE_CLOSE else None
+        )
+        outcomes.append((opcode, code, frame.data[2:].decode()))
+    assert outcomes == [(websocket.ABNF.OPCODE_CLOSE, 1009, "Message is too big")] * 5
+
+
 def test_more_than_ten_frames_a_second_are_rate_limited(server, clients):
     client = clients(connect(server, uid("alice")))
     for _ in range(15):

@@ -14,6 +14,7 @@ from shield.realtime import protocol as p
 from shield.realtime.clock import idle_check_interval
 from shield.realtime.endpoint import origin_allowed
 from shield.realtime.limits import CLOSE, DROP, OK, WARN, FrameLimiter
+from shield.realtime.linger import reader_thread
 from shield.realtime.registry import Registry
 from shield.realtime.settings import Settings, load
 from shield.realtime.ws_connection import WsConnection
@@ -183,7 +184,9 @@ def test_presence_without_redis_is_this_process(make_app):
         assert has_live_socket("alice") is False
         assert push_hold_seconds() == 4
     assert any(rule.rule == "/shield/ws" for rule in app.url_map.iter_rules())
-    assert app.config["SOCK_SERVER_OPTIONS"] == {"max_message_size": 65536, "ping_interval": None}
+    options = dict(app.config["SOCK_SERVER_OPTIONS"])
+    assert options.pop("thread_class") is reader_thread  # the lingering close (linger.py)
+    assert options == {"max_message_size": 65536, "ping_interval": None}
 
 
 def test_addon_is_off_by_default(make_app):

@@ -1,0 +1,74 @@
+"""A lingering close for every socket, so the client can read the close frame.
+
+simple-websocket closes the TCP socket right after writing a close frame. When the client
+is still sending (a frame over `max_message_size` is refused part-way through), the unread
+bytes make the kernel answer with a TCP reset, and the client usually loses the 1009 close
+frame that was already on its way. So the socket simple-websocket holds is wrapped: its
+`close()` first sends FIN (shutdown for writing), then reads and discards what the client
+still sends until it closes too, for at most LINGER seconds and LINGER_BYTES bytes. The
+handler waits for that before it returns (`wait_closed`), since the server closes the
+same socket once the handler is done.
+
+Hooked in through simple-websocket's `thread_class` option (`reader_thread`): the wrapper
+is put in place as the reader starts, before it reads anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from time import monotonic
+
+LINGER = 2.0  # seconds
+LINGER_BYTES = 8 << 20
+
+
+class LingeringSocket:
+    """Delegates everything to the real socket but `close()`."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def close(self) -> None:
+        sock = self._sock
+        with contextlib.suppress(OSError, ValueError):  # reset, closed, timed out
+            sock.shutdown(socket.SHUT_WR)
+            deadline = monotonic() + LINGER
+            drained = 0
+            while drained < LINGER_BYTES:
+                left = deadline - monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                data = sock.recv(65536)
+                if not data:
+                    break
+                drained += len(data)
+        sock.close()
+
+
+def reader_thread(target) -> threading.Thread:
+    """simple-websocket's `thread_class`: its reader, on the socket wrapped for lingering.
+
+    `threading.Thread` is looked up at call time, so under gevent it is gevent's."""
+    ws = getattr(target, "__self__", None)
+
+    def run() -> None:
+        if ws is not None and not isinstance(ws.sock, LingeringSocket):
+            ws.sock = LingeringSocket(ws.sock)
+        target()
+
+    return threading.Thread(target=run, name="(_thread)", daemon=True)
+
+
+def wait_closed(ws, timeout: float = LINGER + 1.0) -> None:
+    """Wait until the reader has closed the socket (lingering included)."""
+    thread = getattr(ws, "thread", None)
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
