@@ -59,6 +59,9 @@ class FrameError(Exception):
 class ClientFrame:
     event: str
     data: dict
+    # The transport itself tied this ack to the event it delivered (a Socket.IO callback of
+    # that event): the event needs no naming, a given transactionId is still checked.
+    bound: bool = False
 
 
 class Control(NamedTuple):

@@ -10,6 +10,7 @@ that event.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from flask import Flask
@@ -83,4 +84,4 @@ def _callback_frame(name: str, event_id: str, args: tuple) -> p.ClientFrame:
         raise p.FrameError(p.INVALID_PAYLOAD, "An ack callback carries one object.", name)
     data = dict(args[0]) if args and args[0] else {}
     data["eventId"] = event_id
-    return p.frame_of(name, data)
+    return dataclasses.replace(p.frame_of(name, data), bound=True)
