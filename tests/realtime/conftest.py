@@ -253,14 +253,29 @@ def redis_pair(fleet):
     return fleet["redis_a"], fleet["redis_b"], REDIS_ENV
 
 
+_redis_apps: list = []
+
+
 def redis_app(database_uri: str, env: dict, **config):
-    """An app in the test process on the Redis servers' prefix (presence lookups)."""
-    return create_app(
+    """An app in the test process on the Redis servers' prefix (presence lookups). Its
+    presence lookups read the deployment id through its pool: disposed when the package
+    ends (on PostgreSQL a pooled connection collected open fails whichever test runs)."""
+    app = create_app(
         _test_config(database_uri),
         REDIS_URL=env["REDIS_URL"],
         SHIELD_WS_REDIS_PREFIX=env["SHIELD_WS_REDIS_PREFIX"],
         **config,
     )
+    _redis_apps.append(app)
+    return app
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _dispose_redis_apps():
+    yield
+    while _redis_apps:
+        with _redis_apps.pop().app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture(scope="package")
