@@ -5,7 +5,8 @@ is still sending (a frame over `max_message_size` is refused part-way through), 
 bytes make the kernel answer with a TCP reset, and the client usually loses the 1009 close
 frame that was already on its way. So the socket simple-websocket holds is wrapped: its
 `close()` first sends FIN (shutdown for writing), then reads and discards what the client
-still sends until it closes too, for at most LINGER seconds and LINGER_BYTES bytes. The
+still sends until it closes too: while bytes keep coming (no pause of LINGER seconds), up
+to LINGER_BYTES bytes and LINGER_MAX seconds. The
 handler waits for that before it returns (`wait_closed`), since the server closes the
 same socket once the handler is done.
 
@@ -20,7 +21,8 @@ import socket
 import threading
 from time import monotonic
 
-LINGER = 2.0  # seconds
+LINGER = 2.0  # seconds without a byte from the client: it is not sending, close
+LINGER_MAX = 10.0  # seconds in all
 LINGER_BYTES = 8 << 20
 
 
@@ -39,13 +41,13 @@ class LingeringSocket:
         sock = self._sock
         with contextlib.suppress(OSError, ValueError):  # reset, closed, timed out
             sock.shutdown(socket.SHUT_WR)
-            deadline = monotonic() + LINGER
+            deadline = monotonic() + LINGER_MAX
             drained = 0
             while drained < LINGER_BYTES:
                 left = deadline - monotonic()
                 if left <= 0:
                     break
-                sock.settimeout(left)
+                sock.settimeout(min(LINGER, left))
                 data = sock.recv(65536)
                 if not data:
                     break
@@ -67,7 +69,7 @@ def reader_thread(target) -> threading.Thread:
     return threading.Thread(target=run, name="(_thread)", daemon=True)
 
 
-def wait_closed(ws, timeout: float = LINGER + 1.0) -> None:
+def wait_closed(ws, timeout: float = LINGER_MAX + 1.0) -> None:
     """Wait until the reader has closed the socket (lingering included)."""
     thread = getattr(ws, "thread", None)
     if thread is not None and thread is not threading.current_thread():
