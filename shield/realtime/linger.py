@@ -29,16 +29,18 @@ LINGER_BYTES = 8 << 20
 class LingeringSocket:
     """Delegates everything to the real socket but `close()`."""
 
-    __slots__ = ("_sock",)
+    __slots__ = ("_sock", "lingering")
 
     def __init__(self, sock) -> None:
         self._sock = sock
+        self.lingering = False
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
 
     def close(self) -> None:
         sock = self._sock
+        self.lingering = True
         with contextlib.suppress(OSError, ValueError):  # reset, closed, timed out
             sock.shutdown(socket.SHUT_WR)
             deadline = monotonic() + LINGER_MAX
@@ -69,8 +71,13 @@ def reader_thread(target) -> threading.Thread:
     return threading.Thread(target=run, name="(_thread)", daemon=True)
 
 
-def wait_closed(ws, timeout: float = LINGER_MAX + 1.0) -> None:
-    """Wait until the reader has closed the socket (lingering included)."""
+def wait_closed(ws) -> None:
+    """Wait until the reader has closed the socket, lingering included. A reader still
+    waiting for the close reply of a dead peer is given LINGER seconds, not more."""
     thread = getattr(ws, "thread", None)
-    if thread is not None and thread is not threading.current_thread():
-        thread.join(timeout)
+    if thread is None or thread is threading.current_thread():
+        return
+    thread.join(LINGER + 0.5)
+    sock = getattr(ws, "sock", None)
+    if thread.is_alive() and isinstance(sock, LingeringSocket) and sock.lingering:
+        thread.join(LINGER_MAX)
