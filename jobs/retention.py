@@ -27,6 +27,7 @@ from models import (
     utcnow,
 )
 from models.idempotency import RUNNING
+from shield.events import mark_pruned
 from shield.idempotency import KEEP_FOR
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def _next_size(size: int, seconds: float) -> int:
 
 
 def _old_event_batches(cutoff: datetime):
-    """Ids of events created before `cutoff`, in seq order, a locked batch at a time.
+    """(ids, highest seq) of events created before `cutoff`, in seq order, a locked batch
+    at a time.
 
     Keyset by seq (`seq > last`), never from the start again: a pass over a day of events
     (1.4 million rows at 1,000,000 members) would otherwise walk, batch after batch, the
@@ -110,7 +112,7 @@ def _old_event_batches(cutoff: datetime):
             db.session.rollback()
             return
         last = rows[-1].seq
-        yield [r.id for r in rows]  # the caller deletes them and commits
+        yield [r.id for r in rows], last  # the caller deletes them and commits
         if len(rows) < size:
             return
         size = _next_size(size, time.monotonic() - started)
@@ -121,7 +123,7 @@ def prune_events(now: datetime | None = None) -> int:
     now = now or utcnow()
     cutoff = now - event_retention()
     counts = {"events": 0, "deliveries": 0, "attempts": 0, "acks": 0}
-    for ids in _old_event_batches(cutoff):
+    for ids, last in _old_event_batches(cutoff):
         # Children first: the schema cascades, but a database created without the
         # ON DELETE clauses must not make this job fail.
         deliveries = select(PushDelivery.id).where(PushDelivery.event_id.in_(ids))
@@ -131,6 +133,7 @@ def prune_events(now: datetime | None = None) -> int:
         counts["deliveries"] += _bulk(delete(PushDelivery).where(PushDelivery.event_id.in_(ids)))
         counts["acks"] += _bulk(delete(EventAck).where(EventAck.event_id.in_(ids)))
         counts["events"] += _bulk(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+        mark_pruned(db.session, last)  # the feed's `reset`: may be deleted up to here
         db.session.commit()
     if counts["events"]:
         log.info("pruned events older than %s: %s", cutoff.isoformat(), counts)

@@ -8,7 +8,7 @@ from .device import Device
 from .idempotency import IdempotencyKey
 from .member import Member, PushKindPreference, ResourceVersion
 from .notification import Notification
-from .outbox import EventSequence, OutboxEvent
+from .outbox import EventRetention, EventSequence, OutboxEvent
 from .payout import Payout
 from .subscription import CoveragePeriod, Subscription
 from .wallet import Wallet, WalletTransaction
@@ -31,6 +31,7 @@ __all__ = [
     "PushKindPreference",
     "ResourceVersion",
     "Notification",
+    "EventRetention",
     "EventSequence",
     "OutboxEvent",
     "Payout",

@@ -44,3 +44,17 @@ class EventSequence(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EventRetention(db.Model):
+    """A single row: every event with seq <= pruned_through may have been deleted by retention.
+
+    The feed's `reset` reads it instead of min(seq): after a day's prune, min(seq) walks the
+    index entries of the 1.4 million rows just deleted (at a million members) until VACUUM
+    has run, or for as long as any transaction anywhere is open.
+    """
+
+    __tablename__ = "event_retention"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pruned_through: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 
-from sqlalchemy import event, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ from models import (
     new_id,
     utcnow,
 )
-from models.outbox import AUDIENCE_ADMIN, PUSH_NONE, PUSH_PENDING, EventSequence
+from models.outbox import AUDIENCE_ADMIN, PUSH_NONE, PUSH_PENDING, EventRetention, EventSequence
 from shield.versions.cache import CHANNEL as VERSIONS_CHANNEL
 from shield.versions.cache import committed as versions_committed
 from shield.versions.cache import notify_payloads
@@ -264,3 +264,25 @@ def install() -> None:
     ):
         if not event.contains(Session, name, fn):
             event.listen(Session, name, fn)
+
+
+def pruned_through(session: Session) -> int:
+    """Every event with seq <= this may have been deleted by retention (0: none was)."""
+    value = session.execute(select(EventRetention.pruned_through).where(EventRetention.id == 1))
+    return value.scalar() or 0
+
+
+def mark_pruned(session: Session, seq: int) -> None:
+    """In the transaction that deletes events up to `seq`: move the watermark (never back).
+
+    Its own row, not the sequence row, so a prune never makes a commit that takes a seq wait.
+    """
+    raised = session.execute(
+        update(EventRetention)
+        .where(EventRetention.id == 1, EventRetention.pruned_through < seq)
+        .values(pruned_through=seq)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not raised and session.get(EventRetention, 1) is None:
+        session.add(EventRetention(id=1, pruned_through=seq))
+        session.flush()

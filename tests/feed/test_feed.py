@@ -7,6 +7,7 @@ from sqlalchemy import delete, event, select
 
 from models import OutboxEvent, db
 from models.outbox import EventSequence
+from shield.events import mark_pruned
 from tests.push.helpers import emit
 
 URL = "/shield/v1/events"
@@ -147,8 +148,9 @@ def test_the_feed_needs_a_token(client):
 
 
 def _prune_through(seq: int) -> None:
-    """What retention does: the oldest events are gone."""
+    """What retention does: the oldest events are gone, and it says how far it went."""
     db.session.execute(delete(OutboxEvent).where(OutboxEvent.seq <= seq))
+    mark_pruned(db.session, seq)
     db.session.commit()
 
 

@@ -193,3 +193,21 @@ def test_an_old_event_committed_after_a_kept_one_waits_for_a_later_run(app, ctx)
     assert prune_events(now=now) == 0  # nothing below the first kept seq is old
     age_events([first.id], now - timedelta(days=8))
     assert prune_events(now=now) == len(rest) + 1
+
+
+def test_retention_marks_how_far_it_pruned_for_the_feed(app, ctx):
+    from shield.events import pruned_through
+
+    member("alice")
+    file_claim("alice", at=T0)
+    file_claim("alice", at=T0 + timedelta(days=1))
+    ordered = [(e.id, e.seq) for e in events()]
+    now = utcnow()
+    assert pruned_through(db.session) == 0
+    age_events([i for i, _ in ordered[:2]], now - timedelta(days=8))
+    prune_events(now=now)
+    assert pruned_through(db.session) == ordered[1][1]
+    age_events([i for i, _ in ordered[2:]], now - timedelta(days=8))
+    prune_events(now=now)
+    assert pruned_through(db.session) == ordered[-1][1]
+    assert prune_events(now=now) == 0 and pruned_through(db.session) == ordered[-1][1]

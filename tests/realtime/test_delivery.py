@@ -8,6 +8,7 @@ import threading
 from sqlalchemy import delete
 
 from models import OutboxEvent, db
+from shield.events import mark_pruned
 from tests.realtime.conftest import (
     connect,
     member_events,
@@ -179,6 +180,7 @@ def test_replay_unavailable_when_last_seq_is_unknown_or_pruned(server, local_app
     # Retention pruned everything up to `top`: a client that last saw top - 1 missed top.
     with local_app.app_context():
         db.session.execute(delete(OutboxEvent).where(OutboxEvent.seq <= top))
+        mark_pruned(db.session, top)
         db.session.commit()
         db.session.remove()
     pruned = clients(connect(server, alice, last_seq=top - 1))
