@@ -1,7 +1,7 @@
 """event_retention: the highest seq retention may have deleted (the feed's reset, not min(seq))
 
 Revision ID: c4d8e2f1a7b3
-Revises: b7e1c2d9a4f0
+Revises: d16004d90fb5
 Create Date: 2026-12-03 14:10:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = "c4d8e2f1a7b3"
-down_revision = "b7e1c2d9a4f0"
+down_revision = "d16004d90fb5"
 branch_labels = None
 depends_on = None
 
