@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from models import db
 from shield.auth import Principal
 from shield.realtime import has_live_socket, push_hold_seconds
 from shield.realtime import protocol as p
@@ -263,3 +264,30 @@ def test_idle_sockets_are_looked_for_every_twentieth_of_the_idle_timeout():
     assert idle_check_interval(Settings()) == 3.0  # dropped 60-63 s after the last sign
     assert idle_check_interval(Settings(ping_interval=0.3, idle_timeout=1)) == 0.05
     assert idle_check_interval(Settings(ping_interval=1, idle_timeout=600)) == 1
+
+
+def test_events_above_the_database_are_rewound_and_only_the_database_resets(make_app):
+    """A dispatched event this deployment's database does not hold (a fan-out message that
+    claimed this deployment) is dropped and counted on the next outbox read, nobody closed;
+    only the database's own top going below one it reported is a reset (1012)."""
+    from shield.realtime.replay import top_seq
+
+    app = make_app(SHIELD_WS_ENABLED=True)
+    hub = app.extensions["shield.realtime"].get_hub()
+    closed = []
+    hub.spawn = lambda fn, *args: closed.append(args)
+    with app.app_context():
+        top = top_seq(db.session)
+    hub.watermark = hub.confirmed = top
+    conn = _connection("alice")
+    conn.ready = True
+    hub.registry.join(conn)
+    bogus = p.outgoing(top + 1, "evt_bogus", "coverage_updated", "alice", "member", {"data": {}})
+    hub.dispatch([bogus])
+    assert (hub.watermark, conn.last_seq) == (top + 1, top + 1)
+    hub._read_outbox()
+    assert (hub.watermark, conn.last_seq, hub.dropped, closed) == (top, top, {"unfit": 1}, [])
+    hub.confirmed = top + 5  # the database once said more than it does now: restored
+    hub._read_outbox()
+    assert closed == [(p.CLOSE_RESTART, "Event log reset")]
+    assert hub.confirmed == top
