@@ -65,6 +65,8 @@ class SioClient:
     """One Node process holding one socket.io-client socket; reports are read as they come."""
 
     def __init__(self, node: str, script: Path = DRIVER, env: dict | None = None) -> None:
+        """Start the client; with the driver, wait until it is loaded (a busy machine takes
+        seconds), so a short-lived token is not spent on Node's start-up."""
         self.process = subprocess.Popen(
             [node, str(script)],
             stdin=subprocess.PIPE,
@@ -78,6 +80,8 @@ class SioClient:
         self.seen: list[dict] = []
         self._tags = 0
         threading.Thread(target=self._read, daemon=True).start()
+        if script == DRIVER:
+            self.until("ready", timeout=60)
 
     def _read(self) -> None:
         for line in self.process.stdout:

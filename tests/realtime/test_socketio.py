@@ -255,29 +255,31 @@ def test_an_engineio_session_that_never_connects_is_closed(server):
         timeout=5,
         suppress_origin=True,
     )
-    assert ws.recv().startswith("0{")  # Engine.IO OPEN
-    started = time.monotonic()
-    with pytest.raises(websocket.WebSocketConnectionClosedException):
-        while True:  # no CONNECT: closed after SHIELD_WS_AUTH_TIMEOUT (1 s here)
-            ws.recv()
-    assert time.monotonic() - started < 4
-    ws.close()
+    try:
+        assert ws.recv().startswith("0{")  # Engine.IO OPEN
+        started = time.monotonic()
+        with pytest.raises((websocket.WebSocketConnectionClosedException, OSError)):
+            while True:  # no CONNECT: closed after SHIELD_WS_AUTH_TIMEOUT (1 s here)
+                ws.recv()
+        assert time.monotonic() - started < 4
+    finally:
+        ws.shutdown()
 
 
 def test_token_expiry_disconnects_unless_a_fresh_token_arrives_in_time(server, sio):
     alice = uid("alice")
-    client = sio().connect(server.ws_url, f"Bearer {token(alice, ttl=timedelta(seconds=2))}")
-    client.event("connected")
-    error = client.event("error", timeout=5)
+    client = sio().connect(server.ws_url, f"Bearer {token(alice, ttl=timedelta(seconds=3))}")
+    client.event("connected", timeout=10)
+    error = client.event("error", timeout=10)
     assert error["data"]["code"] == "AUTH_EXPIRED"
     report, _ = client.until("disconnect")
     assert report["reason"] == "io server disconnect"  # no automatic reconnect
 
-    renewed = sio().connect(server.ws_url, f"Bearer {token(alice, ttl=timedelta(seconds=2))}")
-    renewed.event("connected")
+    renewed = sio().connect(server.ws_url, f"Bearer {token(alice, ttl=timedelta(seconds=3))}")
+    renewed.event("connected", timeout=10)
     tag = renewed.emit("auth", {"token": f"Bearer {token(alice)}"}, callback=True)
     assert renewed.reply(tag) == [None]  # accepted: nothing to answer
-    assert [r for r in renewed.quiet(3) if r["kind"] in ("event", "disconnect")] == []
+    assert [r for r in renewed.quiet(4) if r["kind"] in ("event", "disconnect")] == []
 
 
 def test_admin_events_reach_admins_only(server, local_app, sio):

@@ -7,6 +7,7 @@
 //   {"op": "callback", "ackId": 3, "args": [{...}]}          call an event's ack callback
 //   {"op": "disconnect"}                                     socket.disconnect()
 // Reports (stdout):
+//   {"kind": "ready"}                                 first, once the client is loaded
 //   {"kind": "connect"} / {"kind": "connect_error", "message", "data"}
 //   {"kind": "event", "name", "payload", "ackId"}   ackId when the server asked for an ack
 //   {"kind": "reply", "tag", "args"}                 our emit's callback was called
@@ -65,3 +66,4 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   const command = JSON.parse(line);
   commands[command.op](command);
 }).on("close", () => process.exit(0));
+report({ kind: "ready" });
