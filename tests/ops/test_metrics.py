@@ -152,3 +152,31 @@ def test_outbox_gauges_are_read_at_scrape_time(app, client, auth):
     text = _scrape(client)
     assert total(text, "shield_outbox_pending_deliveries") == 1
     assert 120 <= total(text, "shield_outbox_oldest_undelivered_push_age_seconds") < 180
+
+
+def test_counts_from_many_threads_are_all_kept(client):
+    """Each thread counts into cells of its own; none is lost, even a thread that ended."""
+    import threading
+
+    before = _scrape(client)
+
+    def work():
+        for _ in range(5000):
+            METER.observe("/test/threads", "GET", "304", 0.0002)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    METER.flush()  # while they run: later counts come on the next flush
+    for thread in threads:
+        thread.join()
+    text = _scrape(client)
+    labels = {"route": "/test/threads", "method": "GET", "status": "304"}
+    grown = total(text, "shield_http_requests_total", **labels) - total(
+        before, "shield_http_requests_total", **labels
+    )
+    assert grown == 40_000
+    assert _scrape(client).count('route="/test/threads"') >= 1
+    assert total(_scrape(client), "shield_http_requests_total", **labels) == total(
+        text, "shield_http_requests_total", **labels
+    )  # a dead thread's cells are not counted twice
