@@ -44,6 +44,12 @@ from .scale_seed import seed_all
 PARTS = ("polls", "reads", "writes", "retention")
 POLLED = ("claims", "wallet", "subscription")
 FEED_MEMBERS = 2_000
+# The retention watermark of a database seeded before it existed (as its migration fills it).
+WATERMARK = (
+    "INSERT INTO event_retention (id, pruned_through) SELECT 1, COALESCE("
+    "(SELECT min(seq) - 1 FROM outbox_events), (SELECT value FROM event_sequence WHERE id = 1), 0)"
+    " ON CONFLICT (id) DO NOTHING"
+)
 
 
 @dataclass
@@ -143,6 +149,9 @@ class Side:
         self.url = url.render_as_string(hide_password=False)
         if plan.reuse_db and self._present():
             log(f"{self.label}: reusing database {self.name}")
+            benchdb.create_schema(self.url)  # tables added since it was seeded
+            with psycopg.connect(benchdb.admin_dsn(self.url)) as conn:
+                conn.execute(WATERMARK)
             self.seed_info = {"reused": True}
         else:
             benchdb.create_database(plan.pg_url, self.name)

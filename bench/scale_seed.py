@@ -194,6 +194,7 @@ def seed_history(conn, members: list[str], events: int, days: int = 7, seed: int
         "ON CONFLICT (id) DO UPDATE SET value = excluded.value",
         (events,),
     )
+    conn.execute("INSERT INTO event_retention (id, pruned_through) VALUES (1, 0)")
     return {**counts, "history_seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -201,7 +202,7 @@ def seed_all(db_url: str, members: int, events: int) -> tuple[Seeded, dict]:
     """The members (bench.db.seed) and their week of history in one transaction: tables
     truncated, stripped of indexes and constraints, copied FREEZE (no vacuum needed after:
     rows are born frozen and all-visible), then indexes and constraints built again."""
-    tables = (*COLUMNS, *HISTORY_TABLES, "event_sequence")
+    tables = (*COLUMNS, *HISTORY_TABLES, "event_sequence", "event_retention")
     with psycopg.connect(admin_dsn(db_url)) as conn:
         conn.execute("SET maintenance_work_mem = '256MB'")
         conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
