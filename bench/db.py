@@ -41,7 +41,7 @@ HEAVY_CLAIMS = 50
 COLUMNS = {
     "members": "id, email, role, push_enabled, created_at",
     "resource_versions": "member_id, claims, wallet, subscription, notifications, events",
-    "wallets": "member_id, balance_cents, updated_at",
+    "wallets": "member_id, balance_cents, last_seq, updated_at",
     "subscriptions": "id, member_id, plan_id, billing_period, status, started_at, "
     "next_renewal_at, restriction_expiry_sent, failed_charges, created_at, "
     "updated_at",
@@ -53,7 +53,7 @@ COLUMNS = {
     "copay_cents, denial_code, decision_notes, appeal_deadline, rendered",
     "payouts": "id, claim_id, member_id, amount_cents, status, initiated_at, completed_at, "
     "transaction_id",
-    "wallet_transactions": "id, member_id, type, amount_cents, balance_after_cents, "
+    "wallet_transactions": "id, member_id, seq, type, amount_cents, balance_after_cents, "
     "payout_id, claim_id, description, created_at",
 }
 
@@ -191,6 +191,7 @@ def _member_rows(ids: list[str], rng: random.Random, now: datetime) -> dict[str,
         )
         n = HEAVY_CLAIMS if member_id.startswith("h") else _claim_count(rng)
         balance = 0
+        seq = 0  # the wallet's statement order (models.wallet)
         used = 0
         for k in range(n):
             submitted = now - timedelta(days=rng.randint(0, 330), minutes=rng.randint(0, 1439))
@@ -257,11 +258,13 @@ def _member_rows(ids: list[str], rng: random.Random, now: datetime) -> dict[str,
                 if paid:
                     row.update(paid_at=decided + timedelta(minutes=1))
                     balance += payout
+                    seq += 1
                     used += payout
                     rows["wallet_transactions"].append(
                         (
                             txn_id,
                             member_id,
+                            seq,
                             "payout",
                             payout,
                             balance,
@@ -288,7 +291,7 @@ def _member_rows(ids: list[str], rng: random.Random, now: datetime) -> dict[str,
                 )
             )
             rows["claims"].append(tuple(row.values()))
-        rows["wallets"].append((member_id, balance, now))
+        rows["wallets"].append((member_id, balance, seq, now))
         rows["coverage_periods"].append(
             (
                 f"cov_{uuid.uuid4().hex}",

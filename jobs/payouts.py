@@ -46,9 +46,13 @@ def _claim_next(cutoff: datetime, skip: set[str]) -> tuple[str, str] | None:
 
 
 def process_payouts(now: datetime | None = None) -> int:
-    """Complete due payouts, one transaction each; return how many were completed."""
-    now = now or utcnow()
-    cutoff = now - PAYOUT_COMPLETION_DELAY
+    """Complete due payouts, one transaction each; return how many were completed.
+
+    `now` decides which payouts are due. Without it (the scheduler), each payout is stamped
+    with the time it reached its wallet, not the run's start.
+    """
+    stamp = now
+    cutoff = (now or utcnow()) - PAYOUT_COMPLETION_DELAY
     completed = 0
     skip: set[str] = set()
     while completed + len(skip) < MAX_PER_RUN:
@@ -58,7 +62,7 @@ def process_payouts(now: datetime | None = None) -> int:
             break
         payout_id, claim_id = claimed
         try:
-            complete_payout(db.session, payout_id, now=now)
+            complete_payout(db.session, payout_id, now=stamp)
             db.session.commit()
         except (ApiError, IntegrityError, OperationalError) as exc:
             # Completed meanwhile (an admin 'pay', another process on SQLite): the unique

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Claim, Payout, Subscription, Wallet, WalletTransaction, utcnow
+from models import Claim, Payout, Subscription, utcnow
 from models import claim as claim_status
 from models import payout as payout_status
 from models.wallet import PAYOUT
@@ -17,19 +17,8 @@ from shield.errors import Conflict, NotFound
 from shield.events import record
 from shield.subscriptions.coverage import coverage_data, current_period
 from shield.subscriptions.restriction import days_remaining, restriction_end
-from shield.wallet.service import apply_balance_change
+from shield.wallet.ledger import lock_wallet, post
 from shield.wire import dollars, iso
-
-
-def lock_wallet(session: Session, member_id: str) -> Wallet:
-    wallet = session.execute(
-        select(Wallet).where(Wallet.member_id == member_id).with_for_update()
-    ).scalar_one_or_none()
-    if wallet is None:
-        wallet = Wallet(member_id=member_id, balance_cents=0)
-        session.add(wallet)
-        session.flush([wallet])
-    return wallet
 
 
 def pay_claim(session: Session, claim_id: str, now: datetime | None = None) -> Claim:
@@ -46,8 +35,10 @@ def pay_claim(session: Session, claim_id: str, now: datetime | None = None) -> C
 
 
 def complete_payout(session: Session, payout_id: str, now: datetime | None = None) -> Payout:
-    """Credit the wallet once and emit the full set of events of domain.md."""
-    now = now or utcnow()
+    """Credit the wallet once and emit the full set of events of domain.md.
+
+    Without `now`, the time is taken once the wallet is locked, as for every ledger row.
+    """
     payout = session.execute(
         select(Payout).where(Payout.id == payout_id).with_for_update()
     ).scalar_one_or_none()
@@ -61,21 +52,19 @@ def complete_payout(session: Session, payout_id: str, now: datetime | None = Non
     subscription = session.execute(
         select(Subscription).where(Subscription.member_id == payout.member_id).with_for_update()
     ).scalar_one()
-    lock_wallet(session, payout.member_id)
-    # One SQL increment, not a read-modify-write: safe even where rows cannot be locked.
-    balance = apply_balance_change(session, payout.member_id, payout.amount_cents, now)
-    txn = WalletTransaction(
-        member_id=payout.member_id,
+    lock_wallet(session, payout.member_id, create=True)
+    now = now or utcnow()
+    txn = post(
+        session,
+        payout.member_id,
+        payout.amount_cents,
+        now,
         type=PAYOUT,
-        amount_cents=payout.amount_cents,
-        balance_after_cents=balance,
+        description=f"Claim payout for ticket {claim.ticket_number}",
         payout_id=payout.id,
         claim_id=claim.id,
-        description=f"Claim payout for ticket {claim.ticket_number}",
-        created_at=now,
     )
-    session.add(txn)
-    session.flush([txn])
+    balance = txn.balance_after_cents
     payout.status = payout_status.COMPLETED
     payout.completed_at = now
     payout.transaction_id = txn.id

@@ -11,7 +11,7 @@ from shield.idempotency import idempotent
 from shield.openapi import doc, query_enum, query_int, query_string
 from shield.requests import int_arg, json_body
 
-from . import service
+from . import ledger, withdrawals
 from .schemas import (
     AdminWithdrawalListOut,
     AdminWithdrawalOut,
@@ -20,6 +20,7 @@ from .schemas import (
     TransactionPageOut,
     WalletOut,
 )
+from .view import wallet_view
 
 bp = admin_blueprint("admin_wallet", __name__)
 
@@ -29,7 +30,7 @@ MAX_PAGE = 100
 @bp.get("/members/<member_id>/wallet")
 @doc(summary="A member's balance, newest transactions and recent withdrawals", response=WalletOut)
 def member_wallet(member_id: str):
-    return WalletOut().dump(service.wallet_view(db.session, member_id))
+    return WalletOut().dump(wallet_view(db.session, member_id))
 
 
 @bp.get("/members/<member_id>/wallet/transactions")
@@ -40,7 +41,7 @@ def member_wallet(member_id: str):
 def member_transactions(member_id: str):
     limit = int_arg("limit", 50, minimum=1, maximum=MAX_PAGE)
     before = request.args.get("before") or None
-    page, cursor = service.list_transactions(db.session, member_id, limit, before)
+    page, cursor = ledger.list_transactions(db.session, member_id, limit, before)
     return TransactionPageOut().dump(
         {"transactions": page, "count": len(page), "limit": limit, "next_cursor": cursor}
     )
@@ -51,7 +52,7 @@ def member_transactions(member_id: str):
     summary="Withdrawals by status (and userId), oldest first",
     response=AdminWithdrawalListOut,
     query=[
-        query_enum("status", service.STATUSES, "Only withdrawals in this status (empty: all)"),
+        query_enum("status", withdrawals.STATUSES, "Only withdrawals in this status (empty: all)"),
         query_string("userId", "Only this member's withdrawals (empty: all)"),
         query_int("limit", 50, minimum=1, maximum=200),
         query_int("offset", 0, minimum=0),
@@ -59,11 +60,11 @@ def member_transactions(member_id: str):
 )
 def list_withdrawals():
     status = request.args.get("status") or None
-    if status is not None and status not in service.STATUSES:
-        raise ApiError(f"status must be one of {', '.join(service.STATUSES)}.", status=400)
+    if status is not None and status not in withdrawals.STATUSES:
+        raise ApiError(f"status must be one of {', '.join(withdrawals.STATUSES)}.", status=400)
     limit = int_arg("limit", 50, minimum=1, maximum=200)
     offset = int_arg("offset", 0, minimum=0)
-    rows = service.list_withdrawals(
+    rows = withdrawals.list_withdrawals(
         db.session, status, request.args.get("userId") or None, limit, offset
     )
     return AdminWithdrawalListOut().dump(
@@ -90,7 +91,7 @@ def get_withdrawal(withdrawal_id: str):
 @idempotent
 def complete(withdrawal_id: str):
     CompleteWithdrawalIn().load(json_body(optional=True))
-    withdrawal = service.complete_withdrawal(db.session, withdrawal_id)
+    withdrawal = withdrawals.complete_withdrawal(db.session, withdrawal_id)
     return AdminWithdrawalOut().dump(withdrawal), 200
 
 
@@ -104,5 +105,5 @@ def complete(withdrawal_id: str):
 @idempotent
 def fail(withdrawal_id: str):
     data = FailWithdrawalIn().load(json_body())
-    withdrawal = service.fail_withdrawal(db.session, withdrawal_id, data["reason"])
+    withdrawal = withdrawals.fail_withdrawal(db.session, withdrawal_id, data["reason"])
     return AdminWithdrawalOut().dump(withdrawal), 200

@@ -11,8 +11,9 @@ from shield.openapi import doc, query_int, query_string
 from shield.polling import conditional_get
 from shield.requests import int_arg, json_body
 
-from . import service
+from . import ledger, withdrawals
 from .schemas import TransactionPageOut, WalletOut, WithdrawalIn, WithdrawalOut
+from .view import wallet_view
 
 bp = member_blueprint("wallet", __name__)
 
@@ -29,7 +30,7 @@ def get_wallet():
     member_id = g.principal.id
 
     def build(now):
-        return WalletOut().dump(service.wallet_view(db.session, member_id)), None
+        return WalletOut().dump(wallet_view(db.session, member_id)), None
 
     return conditional_get("wallet", "wallet", build)
 
@@ -50,7 +51,7 @@ def list_transactions():
     before = request.args.get("before") or None
 
     def build(now):
-        page, cursor = service.list_transactions(db.session, member_id, limit, before)
+        page, cursor = ledger.list_transactions(db.session, member_id, limit, before)
         body = {"transactions": page, "count": len(page), "limit": limit, "next_cursor": cursor}
         return TransactionPageOut().dump(body), None
 
@@ -63,7 +64,7 @@ def get_withdrawal(withdrawal_id: str):
     member_id = g.principal.id
 
     def build(now):
-        withdrawal = service.get_member_withdrawal(db.session, member_id, withdrawal_id)
+        withdrawal = withdrawals.get_member_withdrawal(db.session, member_id, withdrawal_id)
         return WithdrawalOut().dump(withdrawal), None
 
     return conditional_get("wallet", f"withdrawal:{withdrawal_id}", build)
@@ -80,7 +81,7 @@ def get_withdrawal(withdrawal_id: str):
 @idempotent
 def create_withdrawal():
     data = WithdrawalIn().load(json_body())
-    withdrawal = service.request_withdrawal(
+    withdrawal = withdrawals.request_withdrawal(
         db.session, g.principal.id, data["amount_cents"], data["bank_last_four"]
     )
     return WithdrawalOut().dump(withdrawal), 201

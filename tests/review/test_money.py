@@ -133,12 +133,12 @@ def test_a_slow_call_whose_lease_was_taken_over_does_not_withdraw_twice(
 ):
     """A call still running past the key's lease: the takeover may run, but only one commits."""
     import shield.idempotency as idem
-    from shield.wallet import service
+    from shield.wallet import withdrawals
 
     client = app.test_client()
     paid_claim(app, client, auth, "alice", 100)
     inside, release = threading.Event(), threading.Event()
-    original = service.request_withdrawal
+    original = withdrawals.request_withdrawal
     calls = []
 
     def slow_first(*args, **kwargs):
@@ -149,7 +149,7 @@ def test_a_slow_call_whose_lease_was_taken_over_does_not_withdraw_twice(
             release.wait(20)
         return withdrawal
 
-    monkeypatch.setattr(service, "request_withdrawal", slow_first)
+    monkeypatch.setattr(withdrawals, "request_withdrawal", slow_first)
     headers = {**auth("alice"), "Idempotency-Key": "slow"}
     body = {"amount": 30, "bankAccountLastFour": "1111"}
     results = {}
@@ -173,7 +173,7 @@ def test_a_slow_call_whose_lease_was_taken_over_does_not_withdraw_twice(
     second.join(20)
     statuses = sorted(r.status_code for r in results.values())
     with app.app_context():
-        withdrawals = db.session.scalar(select(func.count()).select_from(Withdrawal))
-        assert withdrawals == 1, statuses
+        made = db.session.scalar(select(func.count()).select_from(Withdrawal))
+        assert made == 1, statuses
         assert money("alice") == (7000, 7000)
     assert 201 in statuses

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from jobs.withdrawals import process_due_withdrawals
 from models import WalletTransaction, db, utcnow
 from shield.rules import WITHDRAWAL_SETTLE_DELAY
-from shield.wallet import service
+from shield.wallet import withdrawals
 from shield.wallet.bank import SimulatedBank
 from tests.wallet.helpers import WITHDRAWALS, key, state
 
@@ -77,7 +77,7 @@ def test_requests_and_job_failures_at_once_keep_the_ledger(app, make_app, auth, 
     with app.app_context():
         t0 = utcnow()
         for _ in range(5):
-            service.request_withdrawal(db.session, "alice", 500, "1234")
+            withdrawals.request_withdrawal(db.session, "alice", 500, "1234")
         db.session.commit()
         assert process_due_withdrawals(db.session, bank, t0) == 5
     later = t0 + WITHDRAWAL_SETTLE_DELAY + timedelta(seconds=1)

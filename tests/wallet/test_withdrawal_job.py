@@ -13,7 +13,7 @@ from jobs.withdrawals import process_due_withdrawals, process_withdrawals
 from models import Notification, Withdrawal, db, utcnow
 from shield.errors import Conflict
 from shield.rules import WITHDRAWAL_SETTLE_DELAY
-from shield.wallet import service
+from shield.wallet import withdrawals
 from shield.wallet.bank import FAILED, IN_TRANSIT, SETTLED, SimulatedBank
 from tests.wallet.helpers import events, state
 
@@ -49,7 +49,7 @@ class BrokenBank(RecordingBank):
 
 def _pending(member_id: str, *amounts_cents: int, now=None) -> list[str]:
     ids = [
-        service.request_withdrawal(db.session, member_id, cents, "1234", now=now).id
+        withdrawals.request_withdrawal(db.session, member_id, cents, "1234", now=now).id
         for cents in amounts_cents
     ]
     db.session.commit()
@@ -134,7 +134,7 @@ def test_simulated_bank_default_and_failure_mode(app, fund):
         assert process_withdrawals(t0) == 2
         assert db.session.get(Withdrawal, ok).transfer_ref == f"sim_{ok}"
         # Complete the first, then switch the bank to failing for the second.
-        service.complete_withdrawal(db.session, ok, t0 + LATER)
+        withdrawals.complete_withdrawal(db.session, ok, t0 + LATER)
         db.session.commit()
         app.extensions["shield.bank"] = SimulatedBank(fail_reason="Rejected by bank")
         assert process_withdrawals(t0 + timedelta(seconds=1)) == 0
@@ -162,22 +162,22 @@ def test_service_steps_refuse_illegal_transitions(app, fund):
         t0 = utcnow()
         a, b = _pending("alice", 1000, 1000)
         bank = RecordingBank()
-        service.start_processing(db.session, a, bank, t0)
+        withdrawals.start_processing(db.session, a, bank, t0)
         db.session.commit()
         with pytest.raises(Conflict):
-            service.start_processing(db.session, a, bank, t0)
+            withdrawals.start_processing(db.session, a, bank, t0)
         db.session.rollback()
-        service.fail_withdrawal(db.session, a, "Account closed", t0)
+        withdrawals.fail_withdrawal(db.session, a, "Account closed", t0)
         db.session.commit()
         for step in (
-            lambda: service.complete_withdrawal(db.session, a, t0),
-            lambda: service.fail_withdrawal(db.session, a, "again", t0),
-            lambda: service.start_processing(db.session, a, bank, t0),
+            lambda: withdrawals.complete_withdrawal(db.session, a, t0),
+            lambda: withdrawals.fail_withdrawal(db.session, a, "again", t0),
+            lambda: withdrawals.start_processing(db.session, a, bank, t0),
         ):
             with pytest.raises(Conflict):
                 step()
             db.session.rollback()
-        service.complete_withdrawal(db.session, b, t0)  # pending -> completed (by hand)
+        withdrawals.complete_withdrawal(db.session, b, t0)  # pending -> completed (by hand)
         db.session.commit()
         assert _statuses([a, b]) == ["failed", "completed"]
         assert state("alice")["balance"] == 9000 == state("alice")["ledger"]
