@@ -45,12 +45,20 @@ def seed_command() -> None:
 
 @shield_cli.command("demo-tokens")
 def demo_tokens_command() -> None:
-    """Print the demo member's and admin's tokens, ready for curl."""
+    """Print the demo member's and admin's tokens, ready for curl (development and test)."""
     from datetime import timedelta
 
+    from .config import ConfigError, is_local
     from .seed import DEMO_ADMIN, DEMO_MEMBER
 
     config = current_app.config
+    if not is_local(config):
+        # A week-long admin token signed with the production key, and a console link that
+        # signs its holder in: demo conveniences, like the demo data.
+        raise ConfigError(
+            f"refusing to print demo tokens with SHIELD_ENV={config.get('SHIELD_ENV')}: "
+            "demo tokens are for SHIELD_ENV=development or test"
+        )
     member = issue_token(
         config, DEMO_MEMBER, email=f"{DEMO_MEMBER}@example.com", ttl=timedelta(days=7)
     )

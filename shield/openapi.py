@@ -157,9 +157,22 @@ def _url_format(self, field, **kwargs) -> dict:
     return attrs
 
 
-def _path(rule: str) -> tuple[str, list[str]]:
-    names = re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", rule)
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule), names
+PATH_VARIABLE = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
+
+
+def _path(rule: str) -> tuple[str, list[tuple[str, str]]]:
+    """The OpenAPI path of a Werkzeug rule, and its (name, converter) variables."""
+    variables = [(name, converter or "default") for converter, name in PATH_VARIABLE.findall(rule)]
+    return PATH_VARIABLE.sub(r"{\2}", rule), variables
+
+
+def _path_schema(app, converter: str) -> dict:
+    """A path variable's schema: a converter with its own regex (e.g. `device_id`) is that
+    pattern; the default one is any string without a slash."""
+    regex = getattr(app.url_map.converters.get(converter), "regex", None)
+    if converter == "default" or not regex:
+        return {"type": "string"}
+    return {"type": "string", "pattern": f"^{regex}$"}
 
 
 def build_spec(app) -> dict:
@@ -191,7 +204,8 @@ def build_spec(app) -> dict:
             continue
         view = app.view_functions[rule.endpoint]
         meta = getattr(view, "__openapi__", {})
-        path, params = _path(rule.rule)
+        path, variables = _path(rule.rule)
+        params = {name: _path_schema(app, converter) for name, converter in variables}
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(rule, meta, params)
     for path, operations in paths.items():
@@ -212,15 +226,15 @@ def _register_extras(spec, plugin, app) -> None:
             spec.components.schema(name, component=dict(extra), schema=body)
 
 
-def _operation(rule, meta: dict, params: list[str]) -> dict:
+def _operation(rule, meta: dict, params: dict[str, dict]) -> dict:
     tag = meta.get("tags") or [rule.endpoint.split(".")[0]]
     op: dict = {
         "summary": meta.get("summary") or rule.endpoint,
         "tags": tag,
         "security": [{"bearer": []}],
         "parameters": [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in params
+            {"name": name, "in": "path", "required": True, "schema": schema}
+            for name, schema in params.items()
         ],
         "responses": {
             k: {

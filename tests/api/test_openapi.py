@@ -156,3 +156,30 @@ def test_polled_answers_document_their_etag(client):
     doc = client.get("/shield/v1/openapi.json").json
     listing = doc["paths"]["/shield/v1/claims"]["get"]["responses"]
     assert "ETag" in listing["200"]["headers"] and "ETag" in listing["304"]["headers"]
+
+
+def test_path_parameters_carry_their_route_pattern(client, auth):
+    """A path variable whose converter has its own regex is documented with that pattern,
+    and the document and the route agree on what matches."""
+    import re
+
+    doc = client.get("/shield/v1/openapi.json").json
+    (param,) = doc["paths"]["/shield/v1/devices/{deviceId}"]["delete"]["parameters"]
+    assert param["schema"] == {"type": "string", "pattern": "^dev_[0-9a-f]{32}$"}
+    pattern = re.compile(param["schema"]["pattern"])
+    registered = client.post(
+        "/shield/v1/devices",
+        json={"token": "fcm-token-1", "platform": "ios"},
+        headers=auth("alice"),
+    ).json["deviceId"]
+    assert pattern.fullmatch(registered)
+    assert (
+        client.delete(f"/shield/v1/devices/{registered}", headers=auth("alice")).status_code == 204
+    )
+    for unrouted in (registered.upper(), registered[:-1], "fcm-token-1"):
+        assert not pattern.fullmatch(unrouted)
+        response = client.delete(f"/shield/v1/devices/{unrouted}", headers=auth("alice"))
+        assert response.status_code == 404
+        assert response.json["error"]["message"] != "No such device."  # no route at all
+    plain = doc["paths"]["/shield/v1/claims/{claim_id}"]["get"]["parameters"][0]
+    assert plain["schema"] == {"type": "string"}

@@ -116,6 +116,30 @@ def test_the_flask_cli_refuses_with_one_line(database_uri, case):
         assert result.stdout == ""
 
 
+def _server_refuses(cmd: list[str], env: dict[str, str], expected: str) -> None:
+    """A WSGI server given a configuration that cannot start: it stops (no worker respawned
+    for ever) with a non-zero status, and the reason is one line, with no traceback."""
+    result = start(cmd, env)
+    output = result.stderr + result.stdout
+    assert result.returncode != 0, output
+    reasons = [line for line in output.splitlines() if "cannot start" in line]
+    assert reasons == [f"shield: cannot start: {reasons[0].split(': ', 2)[2]}"], output
+    assert expected in reasons[0]
+    assert "Traceback" not in output and "ConfigError" not in output, output
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_gunicorn_refuses_with_one_line(database_uri, case):
+    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "wsgi:app"]
+    _server_refuses(gunicorn, bad_envs(database_uri)[case], EXPECTED[case])
+
+
+def test_granian_refuses_with_one_line(database_uri):
+    """The same wsgi.py refusal as under gunicorn (every case takes one path)."""
+    granian = [sys.executable, "-m", "granian", "--interface", "wsgi", "--port", "0", "wsgi:app"]
+    _server_refuses(granian, bad_envs(database_uri)["prod"], EXPECTED["prod"])
+
+
 def test_a_good_production_configuration_starts(database_uri):
     env = {
         **process_env(database_uri),

@@ -149,6 +149,23 @@ def test_seed_refuses_production(make_app):
         assert members() == before
 
 
+def test_demo_tokens_refuse_production(make_app):
+    app = make_app(SHIELD_ENV="production", **SIMULATED)
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["shield", "demo-tokens"])
+    assert result.exit_code == 1
+    assert "refusing to print demo tokens with SHIELD_ENV=production" in result.output
+    assert "TOKEN=" not in result.output
+
+
+def test_demo_tokens_still_work_in_development(make_app):
+    app = make_app(SHIELD_ENV="development")
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["shield", "demo-tokens"])
+    assert result.exit_code == 0, result.output
+    assert "export MEMBER_TOKEN=" in result.output and "export ADMIN_TOKEN=" in result.output
+
+
 def test_seed_still_works_in_development(make_app):
     app = make_app(SHIELD_ENV="development")
     with app.app_context():
@@ -190,3 +207,6 @@ def test_a_production_start_with_named_simulations_warns_and_seed_refuses(databa
     seed = run([*FLASK, "shield", "seed"], env)
     assert seed.returncode == 1
     assert "Error: refusing to write demo data with SHIELD_ENV=production" in seed.stderr
+    demo = run([*FLASK, "shield", "demo-tokens"], env)
+    assert demo.returncode == 1 and "TOKEN=" not in demo.stdout
+    assert "Error: refusing to print demo tokens with SHIELD_ENV=production" in demo.stderr
