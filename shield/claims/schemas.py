@@ -20,7 +20,12 @@ class ClaimIn(Schema):
     ticket_number = fields.String(
         data_key="ticketNumber",
         required=True,
-        validate=[validate.Length(min=1, max=64), Pattern(r"^[A-Za-z0-9\-_/. ]+$")],
+        # At least one character that is not a space: the number is stripped before it is
+        # checked, so "   " is an empty ticket number (422), and the document says so.
+        validate=[
+            validate.Length(min=1, max=64),
+            Pattern(r"^ *[A-Za-z0-9\-_/.][A-Za-z0-9\-_/. ]*$"),
+        ],
     )
     amount_cents = Money(
         data_key="amount", required=True, minimum_cents=1, maximum_cents=MAX_CLAIM_CENTS
