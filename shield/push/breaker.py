@@ -22,6 +22,10 @@ from dataclasses import dataclass
 
 from .results import SendResult
 
+# A probe whose answer has not been recorded after this long no longer blocks the next one
+# (longer than a send with its token refresh can take).
+PROBE_SECONDS = 60.0
+
 CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
@@ -55,6 +59,7 @@ class Breaker:
         self._wait = open_seconds  # the current open interval (doubles per failed probe)
         self._retry_at = 0.0  # open: when the next probe may go
         self._probing = False  # half-open: the probe is in flight
+        self._probe_ends = 0.0
         self.last_success = float("-inf")
         self.opened = 0  # times it opened (metrics, tests)
 
@@ -67,8 +72,11 @@ class Breaker:
             if self.state == OPEN and self.clock() >= self._retry_at:
                 self.state = HALF_OPEN
                 self._probing = False
+            if self.state == HALF_OPEN and self._probing and self.clock() > self._probe_ends:
+                self._probing = False  # its answer never came back to us: probe again
             if self.state == HALF_OPEN and not self._probing and free > 0:
                 self._probing = True
+                self._probe_ends = self.clock() + PROBE_SECONDS
                 return 1
             return 0
 

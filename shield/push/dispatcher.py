@@ -37,7 +37,7 @@ from .breaker import CLOSED, OPEN, Breaker, breaker_for
 from .items import Item, load_items
 from .leases import finish, new_owner, renew
 from .pauses import project_fault, project_recovered
-from .planning import claim_due, next_due, plan_pending
+from .planning import EPOCH, claim_due, next_due, plan_pending
 from .reactions import OUTCOMES, react
 from .settings import PushSettings
 
@@ -88,6 +88,7 @@ class Dispatcher:
         self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self.wake = threading.Event()  # a send ended, or new work was committed
         self.plan_needed = True
+        self._pokes = 0  # counts poke() calls: one during planning is not lost
         self.processed = 0
         self._dry_until = 0.0  # monotonic: nothing due for us before this (or a poke)
         # A single pass (run_pass) sends each delivery at most once: a delivery that failed
@@ -101,6 +102,7 @@ class Dispatcher:
 
     def poke(self) -> None:
         """New work may have been committed: plan and claim at the next step."""
+        self._pokes += 1
         self.plan_needed = True
         self._dry_until = 0.0
         self.wake.set()
@@ -117,18 +119,27 @@ class Dispatcher:
         self.record()
         self._renew()
         free = self.settings.concurrency - len(self.held)
-        if free <= 0 or time.monotonic() < self._dry_until:
+        # A poke (new work) overrides the idle time: it may have come while that was reckoned.
+        if free <= 0 or (time.monotonic() < self._dry_until and not self.plan_needed):
             return 0
         # Claim in bunches (a quarter of the slots) unless idle, not one per ended send.
         if self.held and free < max(1, self.settings.concurrency // 4) and not self.plan_needed:
             return 0
+        now = self.now()
+        if self.plan_needed:  # also while the breaker is open: the backlog then drains in order
+            pokes = self._pokes
+            planned = plan_pending(self.session, self.settings, now)
+            self.plan_needed = planned >= self.settings.batch_size or self._pokes != pokes
         room = self.breaker.room(free)
         if room <= 0:
             return 0
-        now = self.now()
-        if self.plan_needed:
-            planned = plan_pending(self.session, self.settings, now)
-            self.plan_needed = planned >= self.settings.batch_size
+        try:
+            return self._claim_and_start(now, room)
+        except BaseException:
+            self.breaker.probe_unused()  # a probe that was granted but never sent
+            raise
+
+    def _claim_and_start(self, now: datetime, room: int) -> int:
         ids = claim_due(self.session, self.settings, now, self.owner, room)
         if self.tried is not None and self.tried.intersection(ids):
             again = [i for i in ids if i in self.tried]
@@ -145,8 +156,7 @@ class Dispatcher:
             items = load_items(self.session, self.settings, ids, now=now, owner=self.owner)
         self.processed += len(ids) - len(items)
         if not items:
-            if self.breaker.state != CLOSED:
-                self.breaker.probe_unused()
+            self.breaker.probe_unused()
             return len(ids)
         for item in items:
             self.held[item.delivery_id] = item
@@ -165,6 +175,8 @@ class Dispatcher:
         due = next_due(self.session)
         if due is None:
             return self.settings.poll_seconds
+        if due == EPOCH:  # events wait to be planned (committed while we planned)
+            self.plan_needed = True
         wait = (due - now).total_seconds()
         return min(self.settings.poll_seconds, wait if wait > 0 else 1.0)
 
@@ -180,7 +192,8 @@ class Dispatcher:
 
     def wait(self, timeout: float) -> None:
         """Sleep until a send ends or work is poked, at most `timeout` seconds."""
-        self.wake.wait(timeout)
+        if not self.plan_needed:
+            self.wake.wait(timeout)
         self.wake.clear()
         if self.held and self.settings.concurrency > 1:
             time.sleep(0.005)  # let sends that end together share one commit

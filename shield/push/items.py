@@ -100,7 +100,7 @@ def load_items(
                 next_attempt_at=paused[row.platform],
                 last_error=f"{row.platform} sends paused (THIRD_PARTY_AUTH_ERROR)",
             )
-        elif (row.event_id, row.device_id) in first_waiting:
+        elif row.round > 0 and (row.event_id, row.device_id) in first_waiting:
             # A re-push round never reaches the device before the first push (still retrying).
             after = first_waiting[(row.event_id, row.device_id)]
             gap = timedelta(minutes=settings.repush_minutes[0] if settings.repush_minutes else 2)

@@ -145,13 +145,19 @@ def claim_due(
     for critical in (True, False):
         if len(ids) >= limit:
             break
-        due = (
-            select(PushDelivery.id)
-            .where(claimable(now), _is_critical(critical))
-            .order_by(PushDelivery.next_attempt_at)
-            .limit(limit - len(ids))
-            .with_for_update(skip_locked=True)
+        # Lock first, then update: PostgreSQL may rescan an `IN (SELECT ... LIMIT n FOR
+        # UPDATE SKIP LOCKED)` subquery and so lease more than n rows.
+        due = list(
+            session.execute(
+                select(PushDelivery.id)
+                .where(claimable(now), _is_critical(critical))
+                .order_by(PushDelivery.next_attempt_at)
+                .limit(limit - len(ids))
+                .with_for_update(skip_locked=True)
+            ).scalars()
         )
+        if not due:
+            continue
         ids += (
             session.execute(
                 update(PushDelivery)

@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("database_uri")
     parser.add_argument("service_account")
     parser.add_argument("endpoint")
-    parser.add_argument("--lease", type=float, default=60)
+    parser.add_argument("--lease", type=float, default=None, help="default: the settings'")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--wait", action="store_true", help="start on a line on stdin")
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
             "SHIELD_PUSH_WORKER": "off",
             "SHIELD_FCM_SERVICE_ACCOUNT": args.service_account,
             "SHIELD_FCM_ENDPOINT": args.endpoint,
-            "SHIELD_PUSH_LEASE_SECONDS": args.lease,
+            **({"SHIELD_PUSH_LEASE_SECONDS": args.lease} if args.lease else {}),
             "SHIELD_PUSH_BATCH": args.batch,
             "SHIELD_PUSH_CONCURRENCY": args.concurrency,
             "SHIELD_PUSH_POLL_SECONDS": 0.2,

@@ -95,7 +95,8 @@ def test_the_due_time_of_a_retry_wakes_the_dispatcher(make_app, app, fcm, servic
             fcm.fail("tok-retry-000001", F.UNAVAILABLE())
             shield.push.start_worker(papp, listen=False)
             emit("alice", "claim_approved")
-            assert wait_for(lambda: [s.status for s in fcm.sends()] == [503, 200], timeout=WAKE)
+            ok = wait_for(lambda: [s.status for s in fcm.sends()] == [503, 200], timeout=WAKE)
+            assert ok, [(s.status, s.message.get("data")) for s in fcm.sends()]
             db.session.remove()
     finally:
         shield.push.shutdown(papp)
